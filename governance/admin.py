@@ -1,0 +1,145 @@
+"""Django admin for every governance model, with history and object permissions."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from guardian.admin import GuardedModelAdminMixin
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import ApiToken, Dataset, Field, Person, Policy, Purpose, Record, RecordLoad, Tag, User
+from .services.registry import dataset_sync_steward_permissions
+
+
+class GovernedAdmin(GuardedModelAdminMixin, SimpleHistoryAdmin):
+    """History (simple-history) and object permissions (guardian) on one admin page."""
+
+
+@admin.register(User)
+class UserAdmin(GuardedModelAdminMixin, DjangoUserAdmin, SimpleHistoryAdmin):
+    ordering = ["email"]
+    list_display = ["email", "full_name", "clearance", "is_staff", "is_active"]
+    list_filter = ["clearance", "is_staff", "is_active", "groups"]
+    search_fields = ["email", "full_name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Person", {"fields": ["full_name", "clearance"]}),
+        (
+            "Permissions",
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (None, {"classes": ["wide"], "fields": ["email", "clearance", "password1", "password2"]})
+    ]
+
+
+class FieldInline(admin.TabularInline):
+    model = Field
+    extra = 0
+    fields = [
+        "position",
+        "name",
+        "label",
+        "type",
+        "sensitivity",
+        "values",
+        "is_identifier",
+        "is_protected_attribute",
+        "excluded",
+    ]
+
+
+@admin.register(Dataset)
+class DatasetAdmin(GovernedAdmin):
+    list_display = ["name", "slug", "status", "lawful_basis", "retention_days", "record_count"]
+    list_filter = ["status", "tags", "lawful_basis"]
+    search_fields = ["name", "slug", "description"]
+    filter_horizontal = ["tags", "stewards", "purposes"]
+    inlines = [FieldInline]
+    readonly_fields = ["record_count"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Stewards listed here must hold the guardian permission, and only they.
+        dataset_sync_steward_permissions(dataset=form.instance)
+
+
+@admin.register(Field)
+class FieldAdmin(GovernedAdmin):
+    list_display = [
+        "__str__",
+        "type",
+        "sensitivity",
+        "is_identifier",
+        "is_protected_attribute",
+        "excluded",
+    ]
+    list_filter = ["sensitivity", "type", "excluded", "dataset"]
+    search_fields = ["name", "label", "dataset__slug"]
+    list_select_related = ["dataset"]
+
+
+@admin.register(Purpose)
+class PurposeAdmin(GovernedAdmin):
+    list_display = ["name", "slug", "category", "legal_basis", "consent_version"]
+    list_filter = ["category", "legal_basis"]
+    search_fields = ["name", "slug"]
+
+
+@admin.register(Policy)
+class PolicyAdmin(GovernedAdmin):
+    list_display = ["title", "owner", "version", "approval_date", "next_review_date"]
+    readonly_fields = ["next_review_date"]
+    list_select_related = ["owner"]
+
+
+@admin.register(Person)
+class PersonAdmin(GovernedAdmin):
+    list_display = ["external_id", "name", "email", "org_unit", "user"]
+    search_fields = ["external_id", "name", "email"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Tag)
+class TagAdmin(GovernedAdmin):
+    search_fields = ["name"]
+
+
+@admin.register(RecordLoad)
+class RecordLoadAdmin(GovernedAdmin):
+    list_display = ["file_name", "dataset", "mode", "status", "rows", "created_by", "created_at"]
+    list_filter = ["status", "mode"]
+    list_select_related = ["dataset", "created_by"]
+    readonly_fields = [f.name for f in RecordLoad._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # loads are made by uploading a file, which validates it
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(GovernedAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request):
+        return False  # tokens are made on the profile page, which shows the secret once
+
+
+@admin.register(Record)
+class RecordAdmin(admin.ModelAdmin):
+    """Records are data: read-only here, loaded only through validated imports."""
+
+    list_display = ["id", "dataset", "person", "load"]
+    list_select_related = ["dataset", "person", "load"]
+    raw_id_fields = ["dataset", "person", "load"]
+    show_full_result_count = False
+    # Values are seen only through governed access (grants), never here.
+    exclude = ["values"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

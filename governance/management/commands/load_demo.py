@@ -1,0 +1,169 @@
+"""Deterministic demo data: one login per role, the OULAD registry, people and records."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import random
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from ...models import Clearance, Dataset, Policy, Role, User
+from ...services.accounts import user_create
+from ...services.apply import apply_text
+from ...services.people import people_import
+from ...services.records import records_import
+from ...services.registry import policy_create
+
+DEMO_PASSWORD = "custos-demo"  # noqa: S105 - printed for the demo; never used outside it
+OULAD = settings.BASE_DIR.parent / "shared" / "data" / "oulad"
+REGISTRY = settings.BASE_DIR / "docs" / "examples" / "oulad.yaml"
+LEARNER_ID = "11391"  # the first student of OULAD's studentInfo.csv
+
+DEMO_USERS = [
+    ("steward@example.org", "Sam Steward", [Role.STEWARD], Clearance.PERSONAL),
+    ("analyst@example.org", "Ana Lyst", [Role.ANALYST], Clearance.PERSONAL),
+    ("committee@example.org", "Cora Committee", [Role.COMMITTEE], Clearance.SPECIAL),
+    ("dpo@example.org", "Dana Protection", [Role.DPO], Clearance.SPECIAL),
+    ("auditor@example.org", "Otto Auditor", [Role.AUDITOR], Clearance.INTERNAL),
+    ("admin@example.org", "Ada Admin", [Role.ADMINISTRATOR], Clearance.SPECIAL),
+    ("learner@example.org", "Lee Learner", [], Clearance.INTERNAL),
+]
+
+
+class Command(BaseCommand):
+    help = "Load deterministic demo data (safe to run again) and print the demo logins."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            users = self._users()
+            dpo = users["dpo@example.org"]
+            steward = users["steward@example.org"]
+            apply_text(REGISTRY.read_text(encoding="utf-8"), actor=steward)
+            self._policies(dpo)
+            self._people(dpo)
+        self._records(steward)
+        self.stdout.write(
+            self.style.SUCCESS("Demo data loaded.") + " Logins (password "
+            f"{DEMO_PASSWORD!r} for every one):"
+        )
+        for email, _, roles, clearance in DEMO_USERS:
+            role = ", ".join(roles) or "employee / learner (data subject)"
+            self.stdout.write(f"  {email:24} {role} · clearance {clearance}")
+
+    def _users(self) -> dict[str, User]:
+        users = {}
+        for email, name, roles, clearance in DEMO_USERS:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = user_create(
+                    actor=None,
+                    email=email,
+                    password=DEMO_PASSWORD,
+                    full_name=name,
+                    clearance=clearance,
+                    roles=roles,
+                    is_superuser=Role.ADMINISTRATOR in roles,
+                )
+            users[email] = user
+        return users
+
+    def _policies(self, dpo: User) -> None:
+        policies = [
+            (
+                "learning-analytics-ethics",
+                "Ethics policy for learning analytics",
+                "Learning data is used only for registered purposes that benefit learners. "
+                "It never informs performance management, discipline or pay. People can see "
+                "what is held about them and every use of it.",
+                datetime.date(2025, 6, 1),
+                12,
+            ),
+            (
+                "data-retention",
+                "Retention of learning records",
+                "Records are kept no longer than their dataset's retention period, then deleted.",
+                datetime.date(2026, 9, 1),
+                24,
+            ),
+        ]
+        for slug, title, body, approved, interval in policies:
+            if not Policy.objects.filter(slug=slug).exists():
+                policy_create(
+                    actor=dpo,
+                    slug=slug,
+                    title=title,
+                    body=body,
+                    owner=dpo,
+                    approval_date=approved,
+                    review_interval_months=interval,
+                )
+
+    def _people(self, dpo: User) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["external_id", "name", "email", "org_unit"])
+        writer.writerow([LEARNER_ID, "Lee Learner", "learner@example.org", "Faculty of Arts"])
+        people_import(actor=dpo, stream=io.BytesIO(buffer.getvalue().encode()))
+
+    def _records(self, steward: User) -> None:
+        dataset = Dataset.objects.get(slug="oulad-student-info")
+        if dataset.record_count:
+            return
+        source = OULAD / "studentInfo.csv"
+        if source.exists():
+            with source.open("rb") as stream:
+                records_import(actor=steward, dataset=dataset, stream=stream, file_name=source.name)
+            self.stdout.write(f"Loaded {source} (OULAD, CC BY 4.0, Kuzilek et al. 2017).")
+        else:
+            records_import(
+                actor=steward,
+                dataset=dataset,
+                stream=io.BytesIO(_synthetic_student_info(2000).encode()),
+                file_name="synthetic-student-info.csv",
+            )
+            self.stdout.write(f"{source} not found: loaded 2,000 synthetic rows instead.")
+
+
+def _synthetic_student_info(rows: int) -> str:
+    """Rows shaped like OULAD's studentInfo, from a fixed seed (same every time)."""
+    rng = random.Random(2017)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "id_student",
+            "code_module",
+            "code_presentation",
+            "gender",
+            "region",
+            "highest_education",
+            "imd_band",
+            "age_band",
+            "num_of_prev_attempts",
+            "studied_credits",
+            "disability",
+            "final_result",
+        ]
+    )
+    for n in range(rows):
+        writer.writerow(
+            [
+                LEARNER_ID if n == 0 else str(100000 + n),
+                rng.choice(["AAA", "BBB", "CCC", "DDD"]),
+                rng.choice(["2013J", "2014B", "2014J"]),
+                rng.choice(["F", "M"]),
+                rng.choice(["Scotland", "Wales", "London Region", "South Region"]),
+                rng.choice(["A Level or Equivalent", "HE Qualification", "Lower Than A Level"]),
+                rng.choice(["0-10%", "10-20", "50-60%", ""]),
+                rng.choice(["0-35", "35-55", "55<="]),
+                rng.choice([0, 0, 0, 1, 2]),
+                rng.choice([30, 60, 90, 120]),
+                rng.choice(["N"] * 9 + ["Y"]),
+                rng.choice(["Pass", "Fail", "Withdrawn", "Distinction"]),
+            ]
+        )
+    return buffer.getvalue()

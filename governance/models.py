@@ -1,0 +1,499 @@
+"""Governance layer: accounts, people, the data registry and policies."""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """The same day ``months`` later, clamped to the end of a shorter month."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+class Sensitivity(models.TextChoices):
+    PUBLIC = "public", "Public"
+    INTERNAL = "internal", "Internal"
+    PERSONAL = "personal", "Personal"
+    SPECIAL = "special", "Special category"
+
+
+SENSITIVITY_RANK = {
+    Sensitivity.PUBLIC: 0,
+    Sensitivity.INTERNAL: 1,
+    Sensitivity.PERSONAL: 2,
+    Sensitivity.SPECIAL: 3,
+}
+
+
+class Clearance(models.TextChoices):
+    INTERNAL = "internal", "Internal"
+    PERSONAL = "personal", "Personal"
+    SPECIAL = "special", "Special category"
+
+
+class Role(models.TextChoices):
+    """Roles are Django groups with these names."""
+
+    STEWARD = "Data steward"
+    ANALYST = "Analyst"
+    COMMITTEE = "Committee member"
+    DPO = "Data protection officer"
+    AUDITOR = "Auditor"
+    ADMINISTRATOR = "Administrator"
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An e-mail address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        extra_fields.setdefault("clearance", Clearance.SPECIAL)
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A login. E-mail is the username; clearance caps the field sensitivity it may see."""
+
+    email = models.EmailField("e-mail address", unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    clearance = models.CharField(
+        max_length=16, choices=Clearance.choices, default=Clearance.INTERNAL
+    )
+    is_staff = models.BooleanField(default=False, help_text="Can sign in to the Django admin site.")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords(excluded_fields=["password", "last_login"], m2m_fields=["groups"])
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self):
+        return self.full_name or self.email
+
+    def get_full_name(self):
+        return self.full_name or self.email
+
+    def get_short_name(self):
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    @property
+    def clearance_rank(self) -> int:
+        return SENSITIVITY_RANK[Sensitivity(self.clearance)]
+
+    def may_see(self, sensitivity: str) -> bool:
+        """Clearance caps the sensitivity of any field value this user may ever see."""
+        return SENSITIVITY_RANK[Sensitivity(sensitivity)] <= self.clearance_rank
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 is stored; the secret is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["last_used_at"])
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Person(models.Model):
+    """A data subject (employee or learner), keyed by HR or student number."""
+
+    external_id = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True, db_index=True)
+    org_unit = models.CharField(max_length=200, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="person",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["external_id"]
+        verbose_name_plural = "people"
+
+    def __str__(self):
+        return f"{self.name} ({self.external_id})" if self.name else self.external_id
+
+    def get_absolute_url(self):
+        return reverse("person-detail", args=[self.pk])
+
+
+class LegalBasis(models.TextChoices):
+    CONSENT = "consent", "Consent"
+    CONTRACT = "contract", "Contract"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+    PUBLIC_TASK = "public_task", "Public task"
+    LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
+
+
+class PurposeCategory(models.TextChoices):
+    LEARNING_SUPPORT = "learning_support", "Learning support"
+    COURSE_IMPROVEMENT = "course_improvement", "Course improvement"
+    STRATEGIC_PLANNING = "strategic_planning", "Strategic planning"
+    WELLBEING = "wellbeing", "Wellbeing"
+    RESEARCH = "research", "Research"
+    PERFORMANCE_MANAGEMENT = "performance_management", "Performance management"
+    RECRUITMENT = "recruitment", "Recruitment"
+    PAY = "pay", "Pay"
+
+
+class Purpose(models.Model):
+    """Why data is used, with the benefit it must bring to learners."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=32, choices=PurposeCategory.choices)
+    expected_benefit = models.TextField()
+    legal_basis = models.CharField(max_length=32, choices=LegalBasis.choices)
+    consent_text = models.TextField(blank=True)
+    consent_version = models.PositiveIntegerField(
+        default=0, help_text="Raised each time the consent text changes."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="created_purposes",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(legal_basis="consent") | ~models.Q(consent_text=""),
+                name="purpose_consent_basis_needs_text",
+                violation_error_message="A purpose based on consent needs a consent text.",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("purpose-detail", args=[self.slug])
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=50, unique=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class DatasetStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class Dataset(models.Model):
+    """A registered collection of records about people."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source_system = models.CharField(max_length=200, blank=True)
+    lawful_basis = models.CharField(max_length=32, choices=LegalBasis.choices)
+    retention_days = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    status = models.CharField(
+        max_length=16, choices=DatasetStatus.choices, default=DatasetStatus.DRAFT
+    )
+    person_column = models.CharField(
+        max_length=100,
+        default="external_id",
+        help_text="The CSV column that holds each person's external id.",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="datasets")
+    stewards = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="stewarded_datasets"
+    )
+    purposes = models.ManyToManyField(Purpose, blank=True, related_name="datasets")
+    record_count = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords(m2m_fields=["tags", "stewards", "purposes"])
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("steward_dataset", "Is a steward of the dataset")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(retention_days__gte=1),
+                name="dataset_retention_positive",
+                violation_error_message="Retention must be at least one day.",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("dataset-detail", args=[self.slug])
+
+
+class FieldType(models.TextChoices):
+    STRING = "string", "String"
+    INTEGER = "integer", "Integer"
+    DECIMAL = "decimal", "Decimal"
+    BOOLEAN = "boolean", "Boolean"
+    DATE = "date", "Date"
+    DATETIME = "datetime", "Date and time"
+    CATEGORY = "category", "Category"
+
+
+class Field(models.Model):
+    """A column of a dataset, with the sensitivity of its values."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="fields")
+    name = models.SlugField(
+        max_length=100, allow_unicode=False, help_text="The column name in loaded files."
+    )
+    label = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    type = models.CharField(max_length=16, choices=FieldType.choices)
+    values = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Allowed values of a category; empty accepts any value.",
+    )
+    sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices)
+    is_identifier = models.BooleanField(default=False)
+    is_protected_attribute = models.BooleanField(
+        default=False, help_text="Usable for fairness audits only."
+    )
+    excluded = models.BooleanField(
+        default=False, help_text="The organisation does not intend to use it for analytics."
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["dataset", "position", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "name"],
+                name="field_unique_name_per_dataset",
+                violation_error_message="This dataset already has a field with that name.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(type="category") | models.Q(values=[]),
+                name="field_values_only_for_category",
+                violation_error_message="Only a category field may list allowed values.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.dataset.slug}.{self.name}"
+
+    @property
+    def display_label(self):
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if not isinstance(self.values, list) or not all(isinstance(v, str) for v in self.values):
+            raise ValidationError({"values": "Allowed values must be a list of strings."})
+        if len(set(self.values)) != len(self.values):
+            raise ValidationError({"values": "Allowed values must not repeat."})
+        if self.values and self.type != FieldType.CATEGORY:
+            raise ValidationError({"values": "Only a category field may list allowed values."})
+        if self.dataset_id and self.name == self.dataset.person_column:
+            raise ValidationError(
+                {"name": "This name is the dataset's person column, which holds people's ids."}
+            )
+
+
+class LoadMode(models.TextChoices):
+    ADD = "add", "Added"
+    REPLACE = "replace", "Replaced"
+
+
+class LoadStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RecordLoad(models.Model):
+    """One load of a CSV file into a dataset: who, when, which file, what happened."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="loads")
+    file_name = models.CharField(max_length=255)
+    file = models.FileField(upload_to="uploads/%Y/%m/", blank=True)
+    checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the file.")
+    mode = models.CharField(max_length=16, choices=LoadMode.choices, default=LoadMode.ADD)
+    status = models.CharField(max_length=16, choices=LoadStatus.choices, default=LoadStatus.QUEUED)
+    rows = models.PositiveIntegerField(default=0)
+    people_created = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="record_loads"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.file_name} → {self.dataset.slug}"
+
+    def get_absolute_url(self):
+        return reverse("load-detail", args=[self.pk])
+
+    @property
+    def is_finished(self):
+        return self.status in (LoadStatus.SUCCEEDED, LoadStatus.FAILED)
+
+
+class Record(models.Model):
+    """One row of a dataset about one person. Data, not a governance object: no history.
+
+    Records are bulk-loaded by the millions, so the table carries one secondary index,
+    (dataset, person), and no database-level foreign keys: a per-row constraint check
+    would cost more than the insert itself. Integrity is kept by the only writer, the
+    import service, which creates people in the same transaction and locks the dataset;
+    deletes still cascade through Django. See docs/records-storage.md.
+    """
+
+    dataset = models.ForeignKey(
+        Dataset,
+        on_delete=models.CASCADE,
+        related_name="records",
+        db_constraint=False,
+        db_index=False,
+    )
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.CASCADE,
+        related_name="records",
+        db_constraint=False,
+        db_index=False,
+    )
+    load = models.ForeignKey(
+        RecordLoad,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        related_name="records",
+        db_constraint=False,
+        db_index=False,
+    )
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "person"], name="record_dataset_person")]
+
+    def __str__(self):
+        return f"record {self.pk} of {self.dataset_id}"
+
+
+class Policy(models.Model):
+    """A governance document with an owner and a review schedule."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_policies"
+    )
+    version = models.CharField(max_length=20, default="1.0")
+    approval_date = models.DateField(null=True, blank=True)
+    review_interval_months = models.PositiveSmallIntegerField(
+        default=12, validators=[MinValueValidator(1)]
+    )
+    next_review_date = models.DateField(null=True, blank=True, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name_plural = "policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(review_interval_months__gte=1),
+                name="policy_review_interval_positive",
+            )
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("policy-detail", args=[self.slug])
+
+    def clean(self):
+        # The next review date is derived, never typed: keep it in step with its inputs
+        # wherever the policy is validated (services, forms, admin).
+        self.next_review_date = (
+            add_months(self.approval_date, self.review_interval_months)
+            if self.approval_date and self.review_interval_months
+            else None
+        )
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.next_review_date is not None and self.next_review_date < timezone.localdate()

@@ -1,0 +1,1 @@
+"""Every write in the governance layer goes through a function in this package."""

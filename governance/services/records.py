@@ -1,0 +1,386 @@
+"""Loading records into a dataset from CSV: validated whole, written all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import queue
+import threading
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from ..csvio import (
+    MAX_ERRORS,
+    ImportRejected,
+    RowError,
+    drain,
+    has_bad_bytes,
+    open_csv,
+    read_header,
+    value_parser,
+)
+from ..history import acting_as
+from ..models import Dataset, DatasetStatus, LoadMode, LoadStatus, Person, Record, RecordLoad
+
+ProgressCallback = Callable[[int], None]
+
+
+def record_load_create(
+    *, actor, dataset: Dataset, file_name: str, mode: str = LoadMode.ADD, file=None
+) -> RecordLoad:
+    """Register a load before it runs, so it can be queued and watched.
+
+    Rule: a retired dataset takes no new records.
+    """
+    if dataset.status == DatasetStatus.RETIRED:
+        raise ValidationError("A retired dataset takes no new records.")
+    load = RecordLoad(
+        dataset=dataset, file_name=file_name[:255], mode=mode, created_by=actor, file=file
+    )
+    load.full_clean(exclude=["file"] if file is None else None)
+    with acting_as(actor):
+        load.save()
+    return load
+
+
+def record_load_run(
+    *, load: RecordLoad, stream, progress: ProgressCallback | None = None
+) -> RecordLoad:
+    """Validate every row of ``stream`` against the dataset's fields and load it.
+
+    Rule: a file with any bad row writes nothing (one transaction); the load is then
+    kept as failed with the first errors. ``replace`` swaps the dataset's records in the
+    same transaction, so readers see either the old records or the new ones.
+    """
+    actor = load.created_by
+    with acting_as(actor):
+        load.status = LoadStatus.RUNNING
+        load.save(update_fields=["status"])
+    try:
+        _load(load=load, stream=stream, progress=progress)
+    except ImportRejected as rejected:
+        with acting_as(actor):
+            load.status = LoadStatus.FAILED
+            load.errors = [e.as_dict() for e in rejected.errors]
+            load.rows = 0
+            load.finished_at = timezone.now()
+            load.save()
+        raise
+    load.refresh_from_db()
+    return load
+
+
+def records_import(
+    *, actor, dataset: Dataset, stream, file_name: str, mode: str = LoadMode.ADD
+) -> RecordLoad:
+    """Load a CSV stream now (command line, API). Raises ImportRejected on bad input."""
+    load = record_load_create(actor=actor, dataset=dataset, file_name=file_name, mode=mode)
+    return record_load_run(load=load, stream=stream)
+
+
+def _load(*, load: RecordLoad, stream, progress):
+    dataset = load.dataset
+    actor = load.created_by
+    hashing, rows, line_number = open_csv(stream)
+    header = read_header(rows)
+    fields = {f.name: f for f in dataset.fields.all()}
+    header_errors = []
+    if dataset.person_column not in header:
+        header_errors.append(
+            RowError(0, dataset.person_column, "the person column is missing from the header")
+        )
+    for name in header:
+        if name != dataset.person_column and name not in fields:
+            header_errors.append(RowError(0, name, "unknown column: the dataset has no such field"))
+    if header_errors:
+        raise ImportRejected(header_errors)
+
+    parser = _RowParser(
+        header=header,
+        person_index=header.index(dataset.person_column),
+        parsers=[
+            value_parser(fields[name].type, fields[name].values) if name in fields else None
+            for name in header
+        ],
+        line_number=line_number,
+    )
+    people = _PeopleCache()
+    writer = _copy_writer if connection.vendor == "postgresql" else _executemany_writer
+    people_created = 0
+    with transaction.atomic(), acting_as(actor):
+        # One load at a time per dataset, so a replace never interleaves with an add.
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        if load.mode == LoadMode.REPLACE:
+            Record.objects.filter(dataset=dataset).delete()
+        with _BackgroundParser(parser, rows) as batches:
+            for batch in batches:
+                people_created += _write_batch(
+                    dataset=dataset,
+                    load=load,
+                    batch=batch,
+                    actor=actor,
+                    writer=writer,
+                    people=people,
+                )
+                if progress:
+                    progress(parser.rows)
+        if parser.errors:
+            raise ImportRejected(parser.errors)
+        if parser.rows == 0:
+            raise ImportRejected([RowError(0, None, "the file has a header but no data rows")])
+        drain(hashing)
+        dataset.record_count = Record.objects.filter(dataset=dataset).count()
+        dataset.save(update_fields=["record_count"])
+        load.rows = parser.rows
+        load.people_created = people_created
+        load.checksum = hashing.sha256.hexdigest()
+        load.status = LoadStatus.SUCCEEDED
+        load.finished_at = timezone.now()
+        load.errors = []
+        load.save()
+
+
+class _RowParser:
+    """Turns CSV rows into (external_id, JSON text) pairs, collecting errors by row.
+
+    Empty cells are left out of the JSON: a missing key reads as a missing value.
+    """
+
+    def __init__(self, *, header, person_index, parsers, line_number):
+        self.width = len(header)
+        self.person_index = person_index
+        self.line_number = line_number
+        self.text_columns = []
+        self.typed_columns = []
+        for index, (name, parse) in enumerate(zip(header, parsers, strict=True)):
+            if index == person_index:
+                continue
+            if parse is None:
+                self.text_columns.append((index, name))
+            else:
+                self.typed_columns.append((index, name, parse))
+        self.errors: list[RowError] = []
+        self.rows = 0
+        self._dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+    def _error(self, column, message):
+        self.errors.append(RowError(self.rows, column, message, self.line_number()))
+
+    def parse(self, row):
+        self.rows += 1
+        if len(row) != self.width:
+            self._error(None, f"expected {self.width} columns, found {len(row)}")
+            return None
+        if has_bad_bytes(row):
+            self._error(None, "the row holds bytes that are not UTF-8")
+            return None
+        external_id = row[self.person_index].strip()
+        if not external_id:
+            self._error(None, "the person column is empty")
+            return None
+        values = {name: row[index] for index, name in self.text_columns if row[index]}
+        ok = True
+        for index, name, parse in self.typed_columns:
+            try:
+                value = parse(row[index])
+            except ValueError as exc:
+                self._error(name, str(exc))
+                ok = False
+                if len(self.errors) >= MAX_ERRORS:
+                    break
+                continue
+            if value is not None:
+                values[name] = value
+        return (external_id, self._dumps(values)) if ok else None
+
+
+_DONE = object()
+
+
+class _BackgroundParser:
+    """Parses the file in a thread while the caller writes the previous batch.
+
+    Parsing is Python work and writing is mostly waiting for the database, so the two
+    overlap on two cores. The queue is short, so memory stays at a few batches.
+    """
+
+    def __init__(self, parser: _RowParser, rows):
+        self.parser = parser
+        self.rows = rows
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="csv-parser", daemon=True)
+
+        self.batch_size = settings.CUSTOS_IMPORT_BATCH_SIZE
+
+    def __enter__(self):
+        self.thread.start()
+        return self._batches()
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join()
+        return False
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self):
+        parser = self.parser
+        batch = []
+        try:
+            for row in self.rows:
+                parsed = parser.parse(row)
+                if parser.errors:
+                    # After the first error the rest is read only to report more errors.
+                    batch = []
+                    if len(parser.errors) >= MAX_ERRORS:
+                        break
+                    continue
+                batch.append(parsed)
+                if len(batch) >= self.batch_size:
+                    if not self._put(batch):
+                        return
+                    batch = []
+            if batch and not self._put(batch):
+                return
+        except csv.Error as exc:
+            parser.errors.append(
+                RowError(parser.rows + 1, None, f"malformed CSV: {exc}", parser.line_number())
+            )
+        except BaseException as exc:  # handed to the writing thread, which re-raises it
+            self._put(exc)
+            return
+        self._put(_DONE)
+
+    def _batches(self):
+        while True:
+            item = self.queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if self.parser.errors:
+                continue
+            yield item
+
+
+class _PeopleCache(dict):
+    """external_id -> person id for this import, so each person is looked up once.
+
+    Bounded: past the limit it is cleared and refilled, trading queries for memory.
+    """
+
+    limit = 1_000_000
+
+    def remember(self, pairs):
+        if len(self) > self.limit:
+            self.clear()
+        self.update(pairs)
+
+
+def _write_batch(*, dataset, load, batch, actor, writer, people: _PeopleCache) -> int:
+    """Match or create each batch's people, then write its records. Returns people made."""
+    unknown = list({external_id for external_id, _ in batch if external_id not in people})
+    created = 0
+    if unknown:
+        found = _people_by_external_id(unknown)
+        missing = [e for e in unknown if e not in found]
+        if missing:
+            if connection.vendor == "postgresql":
+                found.update(_create_people_postgresql(missing, actor))
+            else:
+                made = bulk_create_with_history(
+                    [Person(external_id=e) for e in missing], Person, default_user=actor
+                )
+                found.update((p.external_id, p.pk) for p in made)
+            created = len(missing)
+        people.remember(found)
+    writer(dataset.pk, load.pk, [(people[e], values) for e, values in batch])
+    return created
+
+
+def _people_by_external_id(external_ids: list[str]) -> dict[str, int]:
+    """{external_id: id} of the people who exist, in one query with one parameter."""
+    table = Person._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT external_id, id FROM {table} WHERE external_id = ANY(%s)",  # noqa: S608
+                [external_ids],
+            )
+        else:
+            cursor.execute(
+                f"SELECT external_id, id FROM {table} WHERE external_id IN"  # noqa: S608
+                " (SELECT value FROM json_each(%s))",
+                [json.dumps(external_ids)],
+            )
+        return dict(cursor.fetchall())
+
+
+def _create_people_postgresql(external_ids: list[str], actor) -> list[tuple[str, int]]:
+    """Create people and their '+' history rows in two statements, set-based.
+
+    The same rows bulk_create_with_history would write, without building a model
+    instance per person: an import may bring hundreds of thousands of new people.
+    """
+    person_table = Person._meta.db_table
+    history_table = Person.history.model._meta.db_table
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {person_table} (external_id, name, email, org_unit, created_at)"  # noqa: S608
+            " SELECT e, '', '', '', %s FROM unnest(%s::text[]) AS e"
+            " RETURNING external_id, id",
+            [now, external_ids],
+        )
+        created = cursor.fetchall()
+        cursor.execute(
+            f"INSERT INTO {history_table} (id, external_id, name, email, org_unit, user_id,"  # noqa: S608
+            " created_at, history_date, history_change_reason, history_type, history_user_id)"
+            " SELECT id, external_id, name, email, org_unit, user_id, created_at,"
+            f" %s, NULL, '+', %s FROM {person_table} WHERE id = ANY(%s)",
+            [now, actor.pk, [pk for _, pk in created]],
+        )
+    return created
+
+
+def _record_insert_sql() -> str:
+    table = Record._meta.db_table
+    values = connection.ops.quote_name("values")
+    return f"INSERT INTO {table} (dataset_id, load_id, person_id, {values}) VALUES (%s, %s, %s, %s)"  # noqa: S608
+
+
+def _executemany_writer(dataset_id, load_id, rows):
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            _record_insert_sql(), [(dataset_id, load_id, p, values) for p, values in rows]
+        )
+
+
+def _copy_writer(dataset_id, load_id, rows):
+    """PostgreSQL COPY in text format: the fastest way rows reach the table."""
+    prefix = f"{dataset_id}\t{load_id}\t"
+    # COPY's text format treats backslash as an escape; JSON escapes tabs and newlines.
+    payload = "".join(
+        f"{prefix}{person_id}\t{values.replace(chr(92), chr(92) * 2)}\n"
+        for person_id, values in rows
+    )
+    table = Record._meta.db_table
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(
+            f"COPY {table} (dataset_id, load_id, person_id, {connection.ops.quote_name('values')})"  # noqa: S608
+            " FROM STDIN"
+        ) as copy:
+            copy.write(payload.encode("utf-8"))

@@ -1,0 +1,67 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import api, views
+
+auth_patterns = [
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("profile/", views.profile, name="profile"),
+]
+
+api_patterns = [
+    path("datasets/", api.dataset_list, name="api-dataset-list"),
+    path("datasets/<slug:slug>/", api.dataset_detail, name="api-dataset-detail"),
+    path("datasets/<slug:slug>/records/", api.dataset_records, name="api-dataset-records"),
+    path("purposes/", api.purpose_list, name="api-purpose-list"),
+    path("policies/", api.policy_list, name="api-policy-list"),
+]
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("accounts/", include(auth_patterns)),
+    path("datasets/", views.dataset_list, name="dataset-list"),
+    path("datasets/new/", views.dataset_create, name="dataset-create"),
+    path("datasets/<slug:slug>/", views.dataset_detail, name="dataset-detail"),
+    path("datasets/<slug:slug>/edit/", views.dataset_edit, name="dataset-edit"),
+    path("datasets/<slug:slug>/fields/new/", views.field_create, name="field-create"),
+    path("datasets/<slug:slug>/fields/<slug:name>/edit/", views.field_edit, name="field-edit"),
+    path("datasets/<slug:slug>/upload/", views.dataset_upload, name="dataset-upload"),
+    path("loads/<int:pk>/", views.load_detail, name="load-detail"),
+    path("purposes/", views.purpose_list, name="purpose-list"),
+    path("purposes/new/", views.purpose_create, name="purpose-create"),
+    path("purposes/<slug:slug>/", views.purpose_detail, name="purpose-detail"),
+    path("purposes/<slug:slug>/edit/", views.purpose_edit, name="purpose-edit"),
+    path("policies/", views.policy_list, name="policy-list"),
+    path("policies/new/", views.policy_create, name="policy-create"),
+    path("policies/<slug:slug>/", views.policy_detail, name="policy-detail"),
+    path("policies/<slug:slug>/edit/", views.policy_edit, name="policy-edit"),
+    path("people/", views.person_list, name="person-list"),
+    path("people/import/", views.person_import, name="person-import"),
+    path("people/<int:pk>/", views.person_detail, name="person-detail"),
+    path("api/v1/", include(api_patterns)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "governance.views.permission_denied"
+handler404 = "governance.views.not_found"

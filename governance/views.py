@@ -1,0 +1,429 @@
+"""Governance pages: thin views over selectors (reads) and services (writes)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from . import selectors
+from .csvio import ImportRejected
+from .forms import (
+    ApiTokenForm,
+    DatasetForm,
+    FieldForm,
+    PeopleImportForm,
+    PersonLinkForm,
+    PolicyForm,
+    PurposeForm,
+    UploadForm,
+)
+from .models import ApiToken, Dataset, DatasetStatus, LoadMode, Person, Policy, Purpose, Role
+from .permissions import has_role, user_can
+from .services import accounts, registry
+from .services.people import people_import
+from .services.records import record_load_create
+from .tasks import load_progress_key, record_load_task
+
+
+def _require(user, action, obj):
+    if not user_can(user, action, obj):
+        raise PermissionDenied
+
+
+def _form_errors_from(exc: ValidationError, form):
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# --- dashboard and profile ------------------------------------------------------------
+
+
+@login_required
+def dashboard(request):
+    user = request.user
+    context = {"person": getattr(user, "person", None) if hasattr(user, "person") else None}
+    if has_role(user, Role.DPO):
+        context["overdue_policies"] = selectors.policies_overdue(user=user)
+    if has_role(user, Role.STEWARD):
+        context["my_datasets"] = list(selectors.dataset_list(user=user, steward=user.email))
+    return render(request, "governance/dashboard.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request):
+    user = request.user
+    form = ApiTokenForm()
+    new_secret = None
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            token = get_object_or_404(ApiToken, pk=request.POST.get("revoke"), user=user)
+            accounts.api_token_revoke(actor=user, token=token)
+            messages.success(request, f"Token “{token.name}” revoked.")
+            return redirect("profile")
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            _, new_secret = accounts.api_token_create(
+                actor=user, user=user, name=form.cleaned_data["name"]
+            )
+            form = ApiTokenForm()
+    tokens = user.api_tokens.filter(revoked_at__isnull=True)
+    return render(
+        request,
+        "governance/profile.html",
+        {"form": form, "tokens": tokens, "new_secret": new_secret},
+    )
+
+
+# --- catalogue ------------------------------------------------------------------------
+
+
+@login_required
+def dataset_list(request):
+    filters = {
+        key: request.GET.get(key, "").strip() for key in ("q", "tag", "sensitivity", "steward")
+    }
+    datasets = selectors.dataset_list(user=request.user, **filters)
+    page = Paginator(datasets, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "governance/dataset_list.html",
+        {
+            "page": page,
+            "filters": filters,
+            "facets": selectors.catalogue_facets(user=request.user),
+            "can_add": user_can(request.user, "add", Dataset),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_create(request):
+    _require(request.user, "add", Dataset)
+    form = DatasetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            dataset = registry.dataset_create(actor=request.user, **data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"Dataset “{dataset.name}” registered.")
+            return redirect(dataset)
+    return render(request, "governance/dataset_form.html", {"form": form})
+
+
+@login_required
+def dataset_detail(request, slug):
+    dataset = selectors.dataset_detail(user=request.user, slug=slug)
+    return render(
+        request,
+        "governance/dataset_detail.html",
+        {
+            "dataset": dataset,
+            "fields": list(dataset.fields.all()),
+            "loads": selectors.dataset_recent_loads(dataset=dataset),
+            "timeline": selectors.dataset_timeline(dataset=dataset),
+            "can_change": user_can(request.user, "change", dataset),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_edit(request, slug):
+    dataset = selectors.dataset_get_for_user(user=request.user, slug=slug, action="change")
+    form = DatasetForm(request.POST or None, instance=dataset)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data.pop("slug")
+        try:
+            changed = registry.dataset_update(actor=request.user, dataset=dataset, **data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, "Dataset saved." if changed else "Nothing changed.")
+            return redirect(dataset)
+    return render(request, "governance/dataset_form.html", {"form": form, "dataset": dataset})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def field_create(request, slug):
+    dataset = selectors.dataset_get_for_user(user=request.user, slug=slug, action="change")
+    form = FieldForm(request.POST or None, dataset=dataset)
+    if request.method == "POST" and form.is_valid():
+        try:
+            field = registry.field_create(actor=request.user, dataset=dataset, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"Field “{field.name}” added.")
+            return redirect(dataset)
+    return render(request, "governance/field_form.html", {"form": form, "dataset": dataset})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def field_edit(request, slug, name):
+    dataset = selectors.dataset_get_for_user(user=request.user, slug=slug, action="change")
+    field = selectors.field_get_for_user(
+        user=request.user, dataset=dataset, name=name, action="change"
+    )
+    form = FieldForm(request.POST or None, dataset=dataset, instance=field)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data.pop("name")
+        try:
+            changed = registry.field_update(actor=request.user, field=field, **data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, "Field saved." if changed else "Nothing changed.")
+            return redirect(dataset)
+    return render(
+        request, "governance/field_form.html", {"form": form, "dataset": dataset, "field": field}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_upload(request, slug):
+    dataset = selectors.dataset_get_for_user(user=request.user, slug=slug, action="load")
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if dataset.status == DatasetStatus.RETIRED:
+        form.add_error(None, "A retired dataset takes no new records.")
+    elif request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        with transaction.atomic():
+            load = record_load_create(
+                actor=request.user,
+                dataset=dataset,
+                file_name=upload.name,
+                mode=LoadMode.REPLACE if form.cleaned_data["replace"] else LoadMode.ADD,
+                file=upload,
+            )
+            record_load_task.delay_on_commit(load.pk)
+        return redirect(load)
+    return render(request, "governance/dataset_upload.html", {"form": form, "dataset": dataset})
+
+
+@login_required
+def load_detail(request, pk):
+    load = selectors.load_get_for_user(user=request.user, pk=pk)
+    progress = cache.get(load_progress_key(load.pk)) or {}
+    context = {"load": load, "progress": progress}
+    total = progress.get("total")
+    if total:
+        context["percent"] = min(100, round(100 * progress.get("rows", 0) / total))
+    if request.headers.get("HX-Request"):
+        return render(request, "governance/_load_status.html", context)
+    return render(request, "governance/load_detail.html", context)
+
+
+# --- purposes -------------------------------------------------------------------------
+
+
+@login_required
+def purpose_list(request):
+    return render(
+        request,
+        "governance/purpose_list.html",
+        {
+            "purposes": selectors.purpose_list(user=request.user),
+            "can_add": user_can(request.user, "add", Purpose),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def purpose_create(request):
+    _require(request.user, "add", Purpose)
+    form = PurposeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            purpose = registry.purpose_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"Purpose “{purpose.name}” registered.")
+            return redirect(purpose)
+    return render(request, "governance/purpose_form.html", {"form": form})
+
+
+@login_required
+def purpose_detail(request, slug):
+    purpose = selectors.purpose_get_for_user(user=request.user, slug=slug)
+    from .history import timeline
+
+    return render(
+        request,
+        "governance/purpose_detail.html",
+        {
+            "purpose": purpose,
+            "datasets": selectors.dataset_list(user=request.user).filter(purposes=purpose),
+            "timeline": timeline(
+                Purpose.history.filter(id=purpose.pk), subject=lambda r: "purpose"
+            ),
+            "can_change": user_can(request.user, "change", purpose),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def purpose_edit(request, slug):
+    purpose = selectors.purpose_get_for_user(user=request.user, slug=slug, action="change")
+    form = PurposeForm(request.POST or None, instance=purpose)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data.pop("slug")
+        try:
+            changed = registry.purpose_update(actor=request.user, purpose=purpose, **data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, "Purpose saved." if changed else "Nothing changed.")
+            return redirect(purpose)
+    return render(request, "governance/purpose_form.html", {"form": form, "purpose": purpose})
+
+
+# --- policies -------------------------------------------------------------------------
+
+
+@login_required
+def policy_list(request):
+    return render(
+        request,
+        "governance/policy_list.html",
+        {
+            "policies": selectors.policy_list(user=request.user),
+            "can_add": user_can(request.user, "add", Policy),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def policy_create(request):
+    _require(request.user, "add", Policy)
+    form = PolicyForm(request.POST or None, initial={"owner": request.user})
+    if request.method == "POST" and form.is_valid():
+        try:
+            policy = registry.policy_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"Policy “{policy.title}” recorded.")
+            return redirect(policy)
+    return render(request, "governance/policy_form.html", {"form": form})
+
+
+@login_required
+def policy_detail(request, slug):
+    policy = selectors.policy_get_for_user(user=request.user, slug=slug)
+    from .history import timeline
+
+    return render(
+        request,
+        "governance/policy_detail.html",
+        {
+            "policy": policy,
+            "timeline": timeline(Policy.history.filter(id=policy.pk), subject=lambda r: "policy"),
+            "can_change": user_can(request.user, "change", policy),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def policy_edit(request, slug):
+    policy = selectors.policy_get_for_user(user=request.user, slug=slug, action="change")
+    form = PolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data.pop("slug")
+        try:
+            changed = registry.policy_update(actor=request.user, policy=policy, **data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, "Policy saved." if changed else "Nothing changed.")
+            return redirect(policy)
+    return render(request, "governance/policy_form.html", {"form": form, "policy": policy})
+
+
+# --- people ---------------------------------------------------------------------------
+
+
+@login_required
+def person_list(request):
+    _require(request.user, "view", Person)
+    q = request.GET.get("q", "").strip()
+    page = Paginator(selectors.person_list(user=request.user, q=q), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "governance/person_list.html", {"page": page, "q": q})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_import(request):
+    _require(request.user, "add", Person)
+    form = PeopleImportForm(request.POST or None, request.FILES or None)
+    errors = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = people_import(actor=request.user, stream=form.cleaned_data["file"])
+        except ImportRejected as rejected:
+            errors = rejected.errors
+        else:
+            messages.success(
+                request,
+                f"{result.created} created, {result.updated} updated, "
+                f"{result.unchanged} unchanged, {result.linked} linked to logins.",
+            )
+            return redirect("person-list")
+    return render(request, "governance/person_import.html", {"form": form, "errors": errors})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_detail(request, pk):
+    person = selectors.person_get_for_user(user=request.user, pk=pk)
+    form = PersonLinkForm(request.POST or None, person=person)
+    if request.method == "POST":
+        _require(request.user, "change", person)
+        if form.is_valid():
+            accounts.person_link_user(
+                actor=request.user, person=person, user=form.cleaned_data["user"]
+            )
+            messages.success(request, "Login link saved.")
+            return redirect(person)
+    return render(
+        request,
+        "governance/person_detail.html",
+        {"person": person, "form": form, "timeline": selectors.person_timeline(person=person)},
+    )
+
+
+def permission_denied(request, exception=None):
+    return render(request, "403.html", status=403)
+
+
+def not_found(request, exception=None):
+    if isinstance(exception, Http404):
+        pass
+    return render(request, "404.html", status=404)

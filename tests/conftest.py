@@ -1,0 +1,105 @@
+"""Suite-wide setup: which services are real, and fixtures for people in each role.
+
+Without DATABASE_URL and REDIS_URL (a newcomer's laptop) the suite runs on SQLite
+with Celery eager and skips the PostgreSQL-only tests, listing them. On CI
+(CI=true) a missing PostgreSQL, Redis or Chromium fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _using_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_configure(config):
+    if ON_CI:
+        missing = []
+        if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+            missing.append("DATABASE_URL (PostgreSQL)")
+        if not os.environ.get("REDIS_URL"):
+            missing.append("REDIS_URL (Redis broker for a real Celery worker)")
+        if not os.path.exists(CHROMIUM):
+            missing.append(f"{CHROMIUM} (apt-get install chromium)")
+        if missing:
+            raise pytest.UsageError("CI=true but these are missing: " + ", ".join(missing))
+
+
+def pytest_collection_modifyitems(config, items):
+    if _using_postgres():
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://…")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config):
+    database = "PostgreSQL" if _using_postgres() else "SQLite"
+    broker = "Redis + real Celery worker" if settings.REDIS_URL else "Celery eager (in-process)"
+    browser = "Chromium" if os.path.exists(CHROMIUM) else "no Chromium (browser tests skip)"
+    return f"custos: {database}; {broker}; {browser}"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (in a thread) when REDIS_URL is set; eager mode otherwise.
+
+    Tests that enqueue work use this and poll for the result, so the same test runs
+    against a real broker on CI and in-process on a laptop.
+    """
+    if not settings.REDIS_URL:
+        yield None
+        return
+    from celery.contrib.testing.worker import start_worker
+
+    from governance.celery import app
+
+    app.control.purge()
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def browser():
+    """Real Chromium driven by Playwright; skipped (locally) when it is not installed."""
+    if not os.path.exists(CHROMIUM) or shutil.which("chromium") is None:
+        if ON_CI:
+            pytest.fail(f"{CHROMIUM} is missing on CI")
+        pytest.skip("Chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
