@@ -176,12 +176,6 @@ class UploadForm(forms.Form):
         help_text="Otherwise the rows are added.",
     )
 
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size == 0:
-            raise forms.ValidationError("The file is empty.")
-        return upload
-
 
 class PurposeForm(forms.Form):
     name = forms.CharField(max_length=200)

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 from django.apps import apps
 from simple_history.models import HistoricalRecords
 
-# Saves by the same person on the same object this close together are one change
-# (a create followed by setting its tags, stewards and purposes, for instance).
+# A save that only sets many-to-many lists, by the same person this soon after the
+# previous save of the object, belongs to that change (a create, then its tags).
 MERGE_WINDOW = datetime.timedelta(seconds=5)
 KIND_LABELS = {"+": "created", "~": "changed", "-": "deleted"}
 HIDDEN_FIELDS = {"id", "created_at", "updated_at", "password", "last_login", "position"}
@@ -129,12 +129,17 @@ def timeline(history_queryset, *, subject=str, limit=200) -> list[TimelineEntry]
         current = state(record)
         before = previous_state.get(key)
         last = open_entry.get(key)
+        changed_names = (
+            set(current) if before is None else {n for n in current if before.get(n) != current[n]}
+        )
         if (
             last is not None
             and last[0].who == record.history_user
             and record.history_date - last[0].when <= MERGE_WINDOW
-            and record.history_type != "-"
+            and record.history_type == "~"
+            and changed_names <= set(m2m_names)
         ):
+            # Setting tags, stewards or purposes saves once per list: one change, shown once.
             entry, base = last
         else:
             entry = TimelineEntry(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -13,6 +14,7 @@ from django.utils import timezone
 from ..history import acting_as
 from ..models import ApiToken, Clearance, Person, Role, User
 
+LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a public prefix, not a secret
 
 
@@ -122,6 +124,9 @@ def api_token_authenticate(secret: str) -> User | None:
     )
     if token is None:
         return None
-    # Not a governance change: recorded without a history row.
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        # Not a governance change (the field is excluded from history), and written at
+        # most once a minute so that reads stay reads.
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user

@@ -94,17 +94,24 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_custos_map)
 
 
 def parse_documents(text: str) -> list[Node]:
+    documents: list[Node] = []
     try:
-        documents = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]  # noqa: S506 - SafeLoader subclass
-    except ApplyError:
+        # One at a time, so a parse error can name the document it is in.
+        for document in yaml.load_all(text, Loader=_Loader):  # noqa: S506 - SafeLoader subclass
+            if document is not None:
+                documents.append(document)
+    except ApplyError as exc:
+        exc.document = len(documents) + 1
         raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ApplyError(
-            f"not valid YAML: {exc.problem or exc}", line=mark.line + 1 if mark else None
+            f"not valid YAML: {exc.problem or exc}",
+            line=mark.line + 1 if mark else None,
+            document=len(documents) + 1,
         ) from exc
     except yaml.YAMLError as exc:
-        raise ApplyError(f"not valid YAML: {exc}") from exc
+        raise ApplyError(f"not valid YAML: {exc}", document=len(documents) + 1) from exc
     return documents
 
 

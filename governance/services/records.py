@@ -154,6 +154,7 @@ class _RowParser:
     def __init__(self, *, header, person_index, parsers, line_number):
         self.width = len(header)
         self.person_index = person_index
+        self.person_column = header[person_index]
         self.line_number = line_number
         self.text_columns = []
         self.typed_columns = []
@@ -181,7 +182,7 @@ class _RowParser:
             return None
         external_id = row[self.person_index].strip()
         if not external_id:
-            self._error(None, "the person column is empty")
+            self._error(self.person_column, "the person column is empty")
             return None
         values = {name: row[index] for index, name in self.text_columns if row[index]}
         ok = True

@@ -49,7 +49,8 @@ class Command(ActorCommand):
         verb = "replaced the records of" if mode == LoadMode.REPLACE else "added to"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Loaded {load.rows} rows ({load.people_created} new people) and {verb} "
+                f"Loaded {load.rows} rows ({load.people_created} new "
+                f"{'person' if load.people_created == 1 else 'people'}) and {verb} "
                 f"{dataset.slug}; it now holds {load.dataset.record_count} records. "
                 f"sha256 {load.checksum}"
             )

@@ -1,0 +1,213 @@
+"""Every URL × every role (and anonymous) against an expected status.
+
+A URL added to the project without a row here fails ``test_every_url_has_a_row``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django.urls import get_resolver
+
+from governance.models import Person, Role
+from governance.services import registry
+from governance.services.records import records_import
+from tests.factories import make_dataset, make_purpose, make_user
+
+ROLES = [
+    "anonymous",
+    "learner",
+    "steward",
+    "other_steward",
+    "analyst",
+    "committee",
+    "dpo",
+    "auditor",
+    "admin",
+]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str  # URL name
+    path: str  # with {placeholders} filled from the world
+    expect: tuple[int, ...]  # one status per role, in ROLES order
+    method: str = "get"
+    label: str = ""
+
+
+def _all(anon: int, rest: int) -> tuple[int, ...]:
+    return (anon,) + (rest,) * (len(ROLES) - 1)
+
+
+#                                  anon learner stew other analyst committee dpo auditor admin
+STEWARD_ONLY = (302, 403, 200, 403, 403, 403, 403, 403, 200)
+DRAFT_STEWARD_ONLY = (302, 404, 200, 404, 404, 404, 403, 403, 200)
+DPO_ONLY = (302, 403, 403, 403, 403, 403, 200, 403, 403)
+DPO_OBJECT = (302, 404, 404, 404, 404, 404, 200, 404, 404)
+
+ROWS = [
+    Row("dashboard", "/", _all(302, 200)),
+    Row("login", "/accounts/login/", _all(200, 200)),
+    Row("password_reset", "/accounts/password-reset/", _all(200, 200)),
+    Row("password_reset_done", "/accounts/password-reset/sent/", _all(200, 200)),
+    Row("password_reset_confirm", "/accounts/reset/MQ/bad-token/", _all(200, 200)),
+    Row("password_reset_complete", "/accounts/reset/done/", _all(200, 200)),
+    Row("profile", "/accounts/profile/", _all(302, 200)),
+    Row("dataset-list", "/datasets/", _all(302, 200)),
+    Row("dataset-create", "/datasets/new/", (302, 403, 200, 200, 403, 403, 403, 403, 403)),
+    Row("dataset-detail", "/datasets/{active}/", _all(302, 200)),
+    Row(
+        "dataset-detail",
+        "/datasets/{draft}/",
+        (302, 404, 200, 404, 404, 404, 200, 200, 200),
+        label="draft",
+    ),
+    Row("dataset-detail", "/datasets/no-such-dataset/", _all(302, 404), label="missing"),
+    Row("dataset-edit", "/datasets/{active}/edit/", STEWARD_ONLY),
+    Row("dataset-edit", "/datasets/{draft}/edit/", DRAFT_STEWARD_ONLY, label="draft"),
+    Row("field-create", "/datasets/{active}/fields/new/", STEWARD_ONLY),
+    Row("field-create", "/datasets/{draft}/fields/new/", DRAFT_STEWARD_ONLY, label="draft"),
+    Row("field-edit", "/datasets/{active}/fields/module/edit/", STEWARD_ONLY),
+    Row("dataset-upload", "/datasets/{active}/upload/", STEWARD_ONLY),
+    Row("dataset-upload", "/datasets/{draft}/upload/", DRAFT_STEWARD_ONLY, label="draft"),
+    Row("load-detail", "/loads/{load}/", (302, 404, 200, 404, 404, 404, 200, 200, 200)),
+    Row("purpose-list", "/purposes/", _all(302, 200)),
+    Row("purpose-create", "/purposes/new/", (302, 403, 200, 200, 403, 403, 200, 403, 403)),
+    Row("purpose-detail", "/purposes/{purpose}/", _all(302, 200)),
+    Row("purpose-edit", "/purposes/{purpose}/edit/", (302, 403, 200, 403, 403, 403, 200, 403, 403)),
+    Row("policy-list", "/policies/", _all(302, 200)),
+    Row("policy-create", "/policies/new/", DPO_ONLY),
+    Row("policy-detail", "/policies/{policy}/", _all(302, 200)),
+    Row("policy-edit", "/policies/{policy}/edit/", DPO_ONLY),
+    Row("person-list", "/people/", DPO_ONLY),
+    Row("person-import", "/people/import/", DPO_ONLY),
+    Row("person-detail", "/people/{person}/", DPO_OBJECT),
+    Row("api-dataset-list", "/api/v1/datasets/", _all(401, 200)),
+    Row("api-dataset-detail", "/api/v1/datasets/{active}/", _all(401, 200)),
+    Row(
+        "api-dataset-detail",
+        "/api/v1/datasets/{draft}/",
+        (401, 404, 200, 404, 404, 404, 200, 200, 200),
+        label="draft",
+    ),
+    Row(
+        "api-dataset-records",
+        "/api/v1/datasets/{active}/records/",
+        (401, 403, 400, 403, 403, 403, 403, 403, 400),
+        method="post",
+    ),
+    Row(
+        "api-dataset-records",
+        "/api/v1/datasets/{draft}/records/",
+        (401, 404, 400, 404, 404, 404, 403, 403, 400),
+        method="post",
+        label="draft",
+    ),
+    Row("api-purpose-list", "/api/v1/purposes/", _all(401, 200)),
+    Row("api-policy-list", "/api/v1/policies/", _all(401, 200)),
+    Row("api-schema", "/api/schema/", _all(401, 200)),
+    Row("api-docs", "/api/docs/", _all(401, 200)),
+    Row("admin", "/admin/", (302, 302, 302, 302, 302, 302, 302, 302, 200)),
+    # Last: it ends the session.
+    Row("logout", "/accounts/logout/", _all(302, 302), method="post"),
+]
+
+
+@pytest.fixture
+def world(db):
+    users = {
+        "learner": make_user(),
+        "steward": make_user(Role.STEWARD, clearance="personal"),
+        "other_steward": make_user(Role.STEWARD),
+        "analyst": make_user(Role.ANALYST),
+        "committee": make_user(Role.COMMITTEE),
+        "dpo": make_user(Role.DPO, clearance="special"),
+        "auditor": make_user(Role.AUDITOR),
+        "admin": make_user(Role.ADMINISTRATOR, is_superuser=True, clearance="special"),
+    }
+    steward = users["steward"]
+    fields = [("module", "category", "internal")]
+    active = make_dataset(steward, fields=fields, status="active", person_column="student")
+    draft = make_dataset(steward, fields=fields, status="draft")
+    load = records_import(
+        actor=steward,
+        dataset=active,
+        stream=io.BytesIO(b"student,module\nS1,AAA\n"),
+        file_name="one.csv",
+    )
+    purpose = make_purpose(steward)
+    policy = registry.policy_create(
+        actor=users["dpo"], slug="ethics", title="Ethics", body="Be good.", owner=users["dpo"]
+    )
+    person = Person.objects.get(external_id="S1")
+    placeholders = {
+        "active": active.slug,
+        "draft": draft.slug,
+        "load": load.pk,
+        "purpose": purpose.slug,
+        "policy": policy.slug,
+        "person": person.pk,
+    }
+    return users, placeholders
+
+
+def test_every_url_has_a_row():
+    resolver = get_resolver()
+    names = {name for name in resolver.reverse_dict if isinstance(name, str)}
+    names |= set(resolver.namespace_dict) - {"admin"} | {"admin"}
+    covered = {row.name for row in ROWS}
+    assert names - covered == set(), "URLs without a row in the authorization matrix"
+    assert covered - names == set(), "rows for URLs that no longer exist"
+
+
+def test_rows_have_one_status_per_role():
+    for row in ROWS:
+        assert len(row.expect) == len(ROLES), row
+
+
+@pytest.mark.django_db
+def test_authorization_matrix(world):
+    users, placeholders = world
+    mismatches = []
+    for role_index, role in enumerate(ROLES):
+        client = Client()
+        if role != "anonymous":
+            client.force_login(users[role])
+        for row in ROWS:
+            path = row.path.format(**placeholders)
+            if row.method == "post":
+                response = client.post(path, data=b"", content_type="text/csv")
+            else:
+                response = client.get(path)
+            expected = row.expect[role_index]
+            if response.status_code != expected:
+                mismatches.append(
+                    f"{role:14} {row.method.upper():4} {path:45} "
+                    f"expected {expected}, got {response.status_code}"
+                )
+            if role == "anonymous" and response.status_code == 302 and row.name != "logout":
+                assert "login" in response["Location"], path
+    assert not mismatches, "\n" + "\n".join(mismatches)
+
+
+def _without_csrf(response) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode())
+
+
+@pytest.mark.django_db
+def test_forbidden_and_missing_datasets_look_the_same(world):
+    users, placeholders = world
+    client = Client()
+    client.force_login(users["analyst"])
+    forbidden = client.get(f"/datasets/{placeholders['draft']}/")
+    missing = client.get("/datasets/no-such-dataset/")
+    assert forbidden.status_code == missing.status_code == 404
+    assert _without_csrf(forbidden) == _without_csrf(missing)
+    api_forbidden = client.get(f"/api/v1/datasets/{placeholders['draft']}/")
+    api_missing = client.get("/api/v1/datasets/no-such-dataset/")
+    assert api_forbidden.json() == api_missing.json() == {"message": "Not found."}
