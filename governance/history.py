@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.apps import apps
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 # A save that only sets many-to-many lists, by the same person this soon after the
@@ -54,15 +55,24 @@ class TimelineEntry:
 
 
 def _display(record, model_field):
+    """A value as the timeline shows it: choices by label, people by e-mail, lists joined."""
     value = getattr(record, model_field.attname)
-    if model_field.choices and value is not None:
-        return dict(model_field.flatchoices).get(value, value)
+    if value is None:
+        return None
+    if model_field.choices:
+        return str(dict(model_field.flatchoices).get(value, value))
     if model_field.is_relation:
         related = getattr(record, model_field.name, None)
-        return str(related) if related is not None else None
+        if related is None:
+            return f"#{value} (deleted)"
+        return getattr(related, "email", None) or str(related)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "—"
-    return value
+    return str(value)
 
 
 def _m2m_snapshots(history_model, m2m_names, history_ids):

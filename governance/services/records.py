@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import queue
-import threading
 from collections.abc import Callable
 
 from django.conf import settings
@@ -117,18 +115,12 @@ def _load(*, load: RecordLoad, stream, progress):
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
         if load.mode == LoadMode.REPLACE:
             Record.objects.filter(dataset=dataset).delete()
-        with _BackgroundParser(parser, rows) as batches:
-            for batch in batches:
-                people_created += _write_batch(
-                    dataset=dataset,
-                    load=load,
-                    batch=batch,
-                    actor=actor,
-                    writer=writer,
-                    people=people,
-                )
-                if progress:
-                    progress(parser.rows)
+        for batch in _batches(parser, rows, settings.CUSTOS_IMPORT_BATCH_SIZE):
+            people_created += _write_batch(
+                dataset=dataset, load=load, batch=batch, actor=actor, writer=writer, people=people
+            )
+            if progress:
+                progress(parser.rows)
         if parser.errors:
             raise ImportRejected(parser.errors)
         if parser.rows == 0:
@@ -200,81 +192,28 @@ class _RowParser:
         return (external_id, self._dumps(values)) if ok else None
 
 
-_DONE = object()
-
-
-class _BackgroundParser:
-    """Parses the file in a thread while the caller writes the previous batch.
-
-    Parsing is Python work and writing is mostly waiting for the database, so the two
-    overlap on two cores. The queue is short, so memory stays at a few batches.
-    """
-
-    def __init__(self, parser: _RowParser, rows):
-        self.parser = parser
-        self.rows = rows
-        self.queue: queue.Queue = queue.Queue(maxsize=2)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="csv-parser", daemon=True)
-
-        self.batch_size = settings.CUSTOS_IMPORT_BATCH_SIZE
-
-    def __enter__(self):
-        self.thread.start()
-        return self._batches()
-
-    def __exit__(self, *exc_info):
-        self.stop.set()
-        self.thread.join()
-        return False
-
-    def _put(self, item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
+def _batches(parser: _RowParser, rows, size: int):
+    """Valid rows in lists of ``size``. After the first error nothing more is yielded:
+    the rest of the file is read only to report up to MAX_ERRORS errors."""
+    batch = []
+    try:
+        for row in rows:
+            parsed = parser.parse(row)
+            if parser.errors:
+                if len(parser.errors) >= MAX_ERRORS:
+                    return
                 continue
-        return False
-
-    def _run(self):
-        parser = self.parser
-        batch = []
-        try:
-            for row in self.rows:
-                parsed = parser.parse(row)
-                if parser.errors:
-                    # After the first error the rest is read only to report more errors.
-                    batch = []
-                    if len(parser.errors) >= MAX_ERRORS:
-                        break
-                    continue
-                batch.append(parsed)
-                if len(batch) >= self.batch_size:
-                    if not self._put(batch):
-                        return
-                    batch = []
-            if batch and not self._put(batch):
-                return
-        except csv.Error as exc:
-            parser.errors.append(
-                RowError(parser.rows + 1, None, f"malformed CSV: {exc}", parser.line_number())
-            )
-        except BaseException as exc:  # handed to the writing thread, which re-raises it
-            self._put(exc)
-            return
-        self._put(_DONE)
-
-    def _batches(self):
-        while True:
-            item = self.queue.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if self.parser.errors:
-                continue
-            yield item
+            batch.append(parsed)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    except csv.Error as exc:
+        parser.errors.append(
+            RowError(parser.rows + 1, None, f"malformed CSV: {exc}", parser.line_number())
+        )
+        return
+    if batch and not parser.errors:
+        yield batch
 
 
 class _PeopleCache(dict):
