@@ -23,7 +23,16 @@ from ..csvio import (
     value_parser,
 )
 from ..history import acting_as
-from ..models import Dataset, DatasetStatus, LoadMode, LoadStatus, Person, Record, RecordLoad
+from ..models import (
+    Dataset,
+    DatasetStatus,
+    FieldType,
+    LoadMode,
+    LoadStatus,
+    Person,
+    Record,
+    RecordLoad,
+)
 
 ProgressCallback = Callable[[int], None]
 
@@ -101,10 +110,7 @@ def _load(*, load: RecordLoad, stream, progress):
     parser = _RowParser(
         header=header,
         person_index=header.index(dataset.person_column),
-        parsers=[
-            value_parser(fields[name].type, fields[name].values) if name in fields else None
-            for name in header
-        ],
+        fields=[fields.get(name) for name in header],
         line_number=line_number,
     )
     people = _PeopleCache()
@@ -122,7 +128,7 @@ def _load(*, load: RecordLoad, stream, progress):
             if progress:
                 progress(parser.rows)
         if parser.errors:
-            raise ImportRejected(parser.errors)
+            raise ImportRejected(parser.errors[:MAX_ERRORS])
         if parser.rows == 0:
             raise ImportRejected([RowError(0, None, "the file has a header but no data rows")])
         drain(hashing)
@@ -141,20 +147,26 @@ class _RowParser:
     """Turns CSV rows into (external_id, JSON text) pairs, collecting errors by row.
 
     Empty cells are left out of the JSON: a missing key reads as a missing value.
+    This runs once per row of files with millions of rows, so text and category
+    columns are checked inline; other types go through their parser.
     """
 
-    def __init__(self, *, header, person_index, parsers, line_number):
+    def __init__(self, *, header, person_index, fields, line_number):
         self.width = len(header)
         self.person_index = person_index
         self.person_column = header[person_index]
         self.line_number = line_number
-        self.text_columns = []
-        self.typed_columns = []
-        for index, (name, parse) in enumerate(zip(header, parsers, strict=True)):
+        self.text_columns = []  # (index, name)
+        self.category_columns = []  # (index, name, allowed values, parser for the error)
+        self.typed_columns = []  # (index, name, parser)
+        for index, (name, field) in enumerate(zip(header, fields, strict=True)):
             if index == person_index:
                 continue
+            parse = value_parser(field.type, field.values)
             if parse is None:
                 self.text_columns.append((index, name))
+            elif field.type == FieldType.CATEGORY:
+                self.category_columns.append((index, name, frozenset(field.values), parse))
             else:
                 self.typed_columns.append((index, name, parse))
         self.errors: list[RowError] = []
@@ -169,7 +181,7 @@ class _RowParser:
         if len(row) != self.width:
             self._error(None, f"expected {self.width} columns, found {len(row)}")
             return None
-        if has_bad_bytes(row):
+        if not "".join(row).isascii() and has_bad_bytes(row):
             self._error(None, "the row holds bytes that are not UTF-8")
             return None
         external_id = row[self.person_index].strip()
@@ -178,18 +190,29 @@ class _RowParser:
             return None
         values = {name: row[index] for index, name in self.text_columns if row[index]}
         ok = True
+        for index, name, allowed, parse in self.category_columns:
+            value = row[index]
+            if value in allowed:
+                values[name] = value
+            elif value:
+                ok = self._reject(name, parse, value) and ok
         for index, name, parse in self.typed_columns:
             try:
                 value = parse(row[index])
             except ValueError as exc:
                 self._error(name, str(exc))
                 ok = False
-                if len(self.errors) >= MAX_ERRORS:
-                    break
                 continue
             if value is not None:
                 values[name] = value
         return (external_id, self._dumps(values)) if ok else None
+
+    def _reject(self, name, parse, value) -> bool:
+        try:
+            parse(value)
+        except ValueError as exc:
+            self._error(name, str(exc))
+        return False
 
 
 def _batches(parser: _RowParser, rows, size: int):
