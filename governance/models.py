@@ -126,7 +126,7 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -153,7 +153,7 @@ class Person(models.Model):
         on_delete=models.SET_NULL,
         related_name="person",
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     # Imports create people by the hundred thousand: the history table keeps only the
     # indexes history is read by, and no per-row constraint check on the acting user.
@@ -219,7 +219,7 @@ class Purpose(models.Model):
         on_delete=models.SET_NULL,
         related_name="created_purposes",
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     history = HistoricalRecords()
 
@@ -281,7 +281,7 @@ class Dataset(models.Model):
     )
     purposes = models.ManyToManyField(Purpose, blank=True, related_name="datasets")
     record_count = models.PositiveIntegerField(default=0, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     history = HistoricalRecords(m2m_fields=["tags", "stewards", "purposes"])
 
@@ -404,7 +404,7 @@ class RecordLoad(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="record_loads"
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords()
