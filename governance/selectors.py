@@ -178,6 +178,14 @@ def policy_get_for_user(*, user, slug: str, action: str = "view") -> Policy:
     return _get_for_user(Policy, user, action, slug=slug)
 
 
+def purpose_timeline(*, purpose: Purpose):
+    return history.timeline(Purpose.history.filter(id=purpose.pk), subject=lambda r: "purpose")
+
+
+def policy_timeline(*, policy: Policy):
+    return history.timeline(Policy.history.filter(id=policy.pk), subject=lambda r: "policy")
+
+
 def policies_overdue(*, user) -> list[Policy]:
     from django.utils import timezone
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -45,13 +46,32 @@ def _form_errors_from(exc: ValidationError, form):
         form.add_error(None, exc.messages)
 
 
+NOT_SAVED = object()
+
+
+def _submit(request, form, write, *, drop=frozenset()):
+    """Call ``write(**cleaned_data)`` for a valid POST and return what it returns.
+
+    A rule the service enforces (ValidationError) becomes a form error, like a bad
+    field; either way nothing is saved and the result is NOT_SAVED.
+    """
+    if request.method != "POST" or not form.is_valid():
+        return NOT_SAVED
+    data = {k: v for k, v in form.cleaned_data.items() if k not in drop}
+    try:
+        return write(**data)
+    except ValidationError as exc:
+        _form_errors_from(exc, form)
+        return NOT_SAVED
+
+
 # --- dashboard and profile ------------------------------------------------------------
 
 
 @login_required
 def dashboard(request):
     user = request.user
-    context = {"person": getattr(user, "person", None) if hasattr(user, "person") else None}
+    context = {}
     if has_role(user, Role.DPO):
         context["overdue_policies"] = selectors.policies_overdue(user=user)
     if has_role(user, Role.STEWARD):
@@ -112,15 +132,10 @@ def dataset_list(request):
 def dataset_create(request):
     _require(request.user, "add", Dataset)
     form = DatasetForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            dataset = registry.dataset_create(actor=request.user, **data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            messages.success(request, f"Dataset “{dataset.name}” registered.")
-            return redirect(dataset)
+    dataset = _submit(request, form, partial(registry.dataset_create, actor=request.user))
+    if dataset is not NOT_SAVED:
+        messages.success(request, f"Dataset “{dataset.name}” registered.")
+        return redirect(dataset)
     return render(request, "governance/dataset_form.html", {"form": form})
 
 
@@ -145,16 +160,11 @@ def dataset_detail(request, slug):
 def dataset_edit(request, slug):
     dataset = selectors.dataset_get_for_user(user=request.user, slug=slug, action="change")
     form = DatasetForm(request.POST or None, instance=dataset)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        data.pop("slug")
-        try:
-            changed = registry.dataset_update(actor=request.user, dataset=dataset, **data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            messages.success(request, "Dataset saved." if changed else "Nothing changed.")
-            return redirect(dataset)
+    update = partial(registry.dataset_update, actor=request.user, dataset=dataset)
+    changed = _submit(request, form, update, drop={"slug"})
+    if changed is not NOT_SAVED:
+        messages.success(request, "Dataset saved." if changed else "Nothing changed.")
+        return redirect(dataset)
     return render(request, "governance/dataset_form.html", {"form": form, "dataset": dataset})
 
 
@@ -163,14 +173,11 @@ def dataset_edit(request, slug):
 def field_create(request, slug):
     dataset = selectors.dataset_get_for_user(user=request.user, slug=slug, action="change")
     form = FieldForm(request.POST or None, dataset=dataset)
-    if request.method == "POST" and form.is_valid():
-        try:
-            field = registry.field_create(actor=request.user, dataset=dataset, **form.cleaned_data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            messages.success(request, f"Field “{field.name}” added.")
-            return redirect(dataset)
+    create = partial(registry.field_create, actor=request.user, dataset=dataset)
+    field = _submit(request, form, create)
+    if field is not NOT_SAVED:
+        messages.success(request, f"Field “{field.name}” added.")
+        return redirect(dataset)
     return render(request, "governance/field_form.html", {"form": form, "dataset": dataset})
 
 
@@ -182,16 +189,11 @@ def field_edit(request, slug, name):
         user=request.user, dataset=dataset, name=name, action="change"
     )
     form = FieldForm(request.POST or None, dataset=dataset, instance=field)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        data.pop("name")
-        try:
-            changed = registry.field_update(actor=request.user, field=field, **data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            messages.success(request, "Field saved." if changed else "Nothing changed.")
-            return redirect(dataset)
+    update = partial(registry.field_update, actor=request.user, field=field)
+    changed = _submit(request, form, update, drop={"name"})
+    if changed is not NOT_SAVED:
+        messages.success(request, "Field saved." if changed else "Nothing changed.")
+        return redirect(dataset)
     return render(
         request, "governance/field_form.html", {"form": form, "dataset": dataset, "field": field}
     )
@@ -252,31 +254,23 @@ def purpose_list(request):
 def purpose_create(request):
     _require(request.user, "add", Purpose)
     form = PurposeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            purpose = registry.purpose_create(actor=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            messages.success(request, f"Purpose “{purpose.name}” registered.")
-            return redirect(purpose)
+    purpose = _submit(request, form, partial(registry.purpose_create, actor=request.user))
+    if purpose is not NOT_SAVED:
+        messages.success(request, f"Purpose “{purpose.name}” registered.")
+        return redirect(purpose)
     return render(request, "governance/purpose_form.html", {"form": form})
 
 
 @login_required
 def purpose_detail(request, slug):
     purpose = selectors.purpose_get_for_user(user=request.user, slug=slug)
-    from .history import timeline
-
     return render(
         request,
         "governance/purpose_detail.html",
         {
             "purpose": purpose,
             "datasets": selectors.dataset_list(user=request.user).filter(purposes=purpose),
-            "timeline": timeline(
-                Purpose.history.filter(id=purpose.pk), subject=lambda r: "purpose"
-            ),
+            "timeline": selectors.purpose_timeline(purpose=purpose),
             "can_change": user_can(request.user, "change", purpose),
         },
     )
@@ -287,16 +281,11 @@ def purpose_detail(request, slug):
 def purpose_edit(request, slug):
     purpose = selectors.purpose_get_for_user(user=request.user, slug=slug, action="change")
     form = PurposeForm(request.POST or None, instance=purpose)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        data.pop("slug")
-        try:
-            changed = registry.purpose_update(actor=request.user, purpose=purpose, **data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            messages.success(request, "Purpose saved." if changed else "Nothing changed.")
-            return redirect(purpose)
+    update = partial(registry.purpose_update, actor=request.user, purpose=purpose)
+    changed = _submit(request, form, update, drop={"slug"})
+    if changed is not NOT_SAVED:
+        messages.success(request, "Purpose saved." if changed else "Nothing changed.")
+        return redirect(purpose)
     return render(request, "governance/purpose_form.html", {"form": form, "purpose": purpose})
 
 
@@ -320,28 +309,22 @@ def policy_list(request):
 def policy_create(request):
     _require(request.user, "add", Policy)
     form = PolicyForm(request.POST or None, initial={"owner": request.user})
-    if request.method == "POST" and form.is_valid():
-        try:
-            policy = registry.policy_create(actor=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            messages.success(request, f"Policy “{policy.title}” recorded.")
-            return redirect(policy)
+    policy = _submit(request, form, partial(registry.policy_create, actor=request.user))
+    if policy is not NOT_SAVED:
+        messages.success(request, f"Policy “{policy.title}” recorded.")
+        return redirect(policy)
     return render(request, "governance/policy_form.html", {"form": form})
 
 
 @login_required
 def policy_detail(request, slug):
     policy = selectors.policy_get_for_user(user=request.user, slug=slug)
-    from .history import timeline
-
     return render(
         request,
         "governance/policy_detail.html",
         {
             "policy": policy,
-            "timeline": timeline(Policy.history.filter(id=policy.pk), subject=lambda r: "policy"),
+            "timeline": selectors.policy_timeline(policy=policy),
             "can_change": user_can(request.user, "change", policy),
         },
     )
@@ -352,16 +335,11 @@ def policy_detail(request, slug):
 def policy_edit(request, slug):
     policy = selectors.policy_get_for_user(user=request.user, slug=slug, action="change")
     form = PolicyForm(request.POST or None, instance=policy)
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        data.pop("slug")
-        try:
-            changed = registry.policy_update(actor=request.user, policy=policy, **data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            messages.success(request, "Policy saved." if changed else "Nothing changed.")
-            return redirect(policy)
+    update = partial(registry.policy_update, actor=request.user, policy=policy)
+    changed = _submit(request, form, update, drop={"slug"})
+    if changed is not NOT_SAVED:
+        messages.success(request, "Policy saved." if changed else "Nothing changed.")
+        return redirect(policy)
     return render(request, "governance/policy_form.html", {"form": form, "policy": policy})
 
 
@@ -424,6 +402,5 @@ def permission_denied(request, exception=None):
 
 
 def not_found(request, exception=None):
-    if isinstance(exception, Http404):
-        pass
+    # The same page whether the object is missing or forbidden: nothing to tell apart.
     return render(request, "404.html", status=404)
