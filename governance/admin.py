@@ -5,7 +5,22 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from guardian.admin import GuardedModelAdminMixin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import ApiToken, Dataset, Field, Person, Policy, Purpose, Record, RecordLoad, Tag, User
+from .models import (
+    ApiToken,
+    Committee,
+    CommitteeMembership,
+    Dataset,
+    Field,
+    Notification,
+    Person,
+    Policy,
+    Purpose,
+    Record,
+    RecordLoad,
+    Rule,
+    Tag,
+    User,
+)
 from .services.registry import dataset_sync_steward_permissions
 
 
@@ -142,4 +157,38 @@ class RecordAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = CommitteeMembership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Committee)
+class CommitteeAdmin(GovernedAdmin):
+    list_display = ["name", "slug", "quorum", "rule", "is_default"]
+    inlines = [MembershipInline]
+
+
+@admin.register(CommitteeMembership)
+class CommitteeMembershipAdmin(GovernedAdmin):
+    list_display = ["committee", "user", "seat"]
+    list_select_related = ["committee", "user"]
+
+
+@admin.register(Rule)
+class RuleAdmin(GovernedAdmin):
+    list_display = ["name", "slug", "kind", "severity", "enabled"]
+    list_filter = ["severity", "enabled", "kind"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["subject", "user", "created_at", "emailed_at", "read_at"]
+    list_select_related = ["user"]
+    readonly_fields = [f.name for f in Notification._meta.fields]
+
+    def has_add_permission(self, request):
         return False

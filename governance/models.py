@@ -200,6 +200,86 @@ class PurposeCategory(models.TextChoices):
     PAY = "pay", "Pay"
 
 
+class DecisionRule(models.TextChoices):
+    MAJORITY = "majority", "Majority"
+    TWO_THIRDS = "two_thirds", "Two thirds"
+    UNANIMOUS = "unanimous", "Unanimous"
+
+
+class Seat(models.TextChoices):
+    CHAIR = "chair", "Chair"
+    HR = "hr", "HR"
+    LEGAL = "legal", "Legal"
+    DATA_PROTECTION = "data_protection", "Data protection"
+    LEARNER_REPRESENTATIVE = "learner_representative", "Learner representative"
+    MEMBER = "member", "Member"
+
+
+class Committee(models.Model):
+    """An oversight committee: who reviews requests, how many votes decide, and how."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    quorum = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text="Non-recused votes needed before a decision.",
+    )
+    rule = models.CharField(
+        max_length=16, choices=DecisionRule.choices, default=DecisionRule.MAJORITY
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="Reviews every purpose that names no committee."
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="CommitteeMembership", related_name="committees"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="committee_one_default",
+                violation_error_message="Only one committee can be the default.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(quorum__gte=1), name="committee_quorum_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CommitteeMembership(models.Model):
+    committee = models.ForeignKey(Committee, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    seat = models.CharField(max_length=32, choices=Seat.choices, default=Seat.MEMBER)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["committee", "seat", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["committee", "user"], name="membership_unique_member"),
+            models.UniqueConstraint(
+                fields=["committee"],
+                condition=models.Q(seat="chair"),
+                name="membership_one_chair",
+                violation_error_message="A committee has one chair.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} ({self.get_seat_display()}, {self.committee.slug})"
+
+
 class Purpose(models.Model):
     """Why data is used, with the benefit it must bring to learners."""
 
@@ -211,6 +291,14 @@ class Purpose(models.Model):
     consent_text = models.TextField(blank=True)
     consent_version = models.PositiveIntegerField(
         default=0, help_text="Raised each time the consent text changes."
+    )
+    committee = models.ForeignKey(
+        Committee,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="purposes",
+        help_text="Reviews requests for this purpose; empty means the default committee.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -250,6 +338,68 @@ class Tag(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class RuleSeverity(models.TextChoices):
+    BLOCK = "block", "Block (no vote can override)"
+    WARN = "warn", "Warn (the committee must see it)"
+
+
+class RuleKind(models.TextChoices):
+    """Each kind is a check implemented in analytics.rules; rows choose severity and limits."""
+
+    LEARNING_FIREWALL = "learning_firewall", "Learning data never serves performance decisions"
+    EXCLUDED_FIELDS = "excluded_fields", "Excluded fields may not be requested"
+    FIELD_PURPOSE = "field_purpose", "A field serves only its dataset's purposes"
+    SPECIAL_IDENTIFIED = "special_identified", "Special-category fields, identified, need consent"
+    SPECIAL_CATEGORY = "special_category", "Special-category fields are flagged"
+    HUMAN_REVIEWER = "human_reviewer", "Decisions about individuals need a human reviewer"
+    MODEL_FAIRNESS = "model_fairness", "Models need a fairness audit before approval"
+    MINIMISATION = "minimisation", "Many or all fields need a minimisation justification"
+
+
+class Rule(models.Model):
+    """A machine-checked rule, maintained by the data protection officer."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=RuleKind.choices)
+    severity = models.CharField(max_length=8, choices=RuleSeverity.choices)
+    description = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.name
+
+
+class Notification(models.Model):
+    """An in-app message, also e-mailed once. ``key`` makes each event notify once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    key = models.CharField(max_length=200)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="notification_once_per_event")
+        ]
+
+    def __str__(self):
+        return self.subject
 
 
 class DatasetStatus(models.TextChoices):

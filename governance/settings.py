@@ -8,6 +8,7 @@ DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL and REDIS_URL.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -141,7 +142,21 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {}
+# Periodic jobs (celery beat). Each is idempotent, so a missed or repeated run is harmless.
+CELERY_BEAT_SCHEDULE = {
+    "grants-expire": {
+        "task": "analytics.tasks.grants_expire_task",
+        "schedule": crontab(hour=0, minute=15),
+    },
+    "grants-warn-expiring": {
+        "task": "analytics.tasks.grants_warn_expiring_task",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    "obligations-flag-overdue": {
+        "task": "analytics.tasks.obligations_flag_overdue_task",
+        "schedule": crontab(hour=7, minute=5),
+    },
+}
 
 if REDIS_URL:
     CACHES = {
@@ -179,6 +194,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 CUSTOS_ORGANISATION = env.str("CUSTOS_ORGANISATION", default="Custos demo organisation")
+# Links in e-mails point here.
+CUSTOS_SITE_URL = env.str("CUSTOS_SITE_URL", default="http://127.0.0.1:8000")
 # How many rows an import validates and writes per batch.
 CUSTOS_IMPORT_BATCH_SIZE = env.int("CUSTOS_IMPORT_BATCH_SIZE", default=5000)
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import transaction
 from django.utils import timezone
 
 from .csvio import ImportRejected, RowError
 from .history import acting_as
-from .models import LoadStatus, RecordLoad
+from .models import LoadStatus, Notification, RecordLoad
 from .services.records import record_load_run
 
 logger = logging.getLogger(__name__)
@@ -56,3 +59,31 @@ def record_load_task(load_id: int) -> None:
             load.errors = [RowError(0, None, f"the load stopped: {exc}").as_dict()]
             load.finished_at = timezone.now()
             load.save()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def notifications_deliver(notification_ids: list[int]) -> int:
+    """E-mail each notification not yet e-mailed. Idempotent: a redelivered task finds
+    them marked and sends nothing; the row lock keeps two workers from both sending."""
+    sent = 0
+    for notification_id in notification_ids:
+        with transaction.atomic():
+            notification = (
+                Notification.objects.select_for_update()
+                .select_related("user")
+                .filter(pk=notification_id, emailed_at__isnull=True)
+                .first()
+            )
+            if notification is None:
+                continue
+            link = f"\n\n{settings.CUSTOS_SITE_URL}{notification.url}" if notification.url else ""
+            send_mail(
+                subject=f"[Custos] {notification.subject}",
+                message=f"{notification.body}{link}",
+                from_email=None,
+                recipient_list=[notification.user.email],
+            )
+            notification.emailed_at = timezone.now()
+            notification.save(update_fields=["emailed_at"])
+            sent += 1
+    return sent

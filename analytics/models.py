@@ -1,0 +1,317 @@
+"""Analytics requests, their review by stewards and a committee, decisions and grants."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from governance.models import Committee, Dataset, Field, Purpose, Rule, RuleSeverity
+
+
+class OutputLevel(models.TextChoices):
+    AGGREGATE = "aggregate", "Aggregate"
+    PSEUDONYMISED = "pseudonymised", "Pseudonymised"
+    IDENTIFIED = "identified", "Identified"
+
+
+class RequestStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted (stewards)"
+    IN_REVIEW = "in_review", "In review (committee)"
+    APPROVED = "approved", "Approved"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+EDITABLE_STATUSES = (RequestStatus.DRAFT, RequestStatus.CHANGES_REQUESTED)
+OPEN_STATUSES = (
+    RequestStatus.DRAFT,
+    RequestStatus.SUBMITTED,
+    RequestStatus.IN_REVIEW,
+    RequestStatus.CHANGES_REQUESTED,
+)
+
+
+class AnalyticsRequest(models.Model):
+    """An analyst's request to use named fields, for one purpose, for a while."""
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="analytics_requests"
+    )
+    title = models.CharField(max_length=200)
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="requests")
+    justification = models.TextField()
+    expected_benefit = models.TextField(help_text="The benefit to learners.")
+    fields = models.ManyToManyField(Field, related_name="requests", blank=True)
+    cohort = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Which people: null for all, or {"dataset.field": value, ...}.',
+    )
+    output_level = models.CharField(max_length=16, choices=OutputLevel.choices)
+    involves_model = models.BooleanField(default=False)
+    automated_decision = models.BooleanField(
+        default=False, help_text="Results decide something about individuals."
+    )
+    human_reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reviewed_requests",
+        help_text="The person who reviews each decision about an individual.",
+    )
+    minimisation_justification = models.TextField(blank=True)
+    retention_days = models.PositiveIntegerField(default=365, validators=[MinValueValidator(1)])
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    status = models.CharField(
+        max_length=20, choices=RequestStatus.choices, default=RequestStatus.DRAFT
+    )
+    round = models.PositiveIntegerField(default=0, help_text="The current review round.")
+    committee = models.ForeignKey(
+        Committee, null=True, blank=True, on_delete=models.PROTECT, related_name="requests"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords(m2m_fields=["fields"])
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")),
+                name="request_ends_after_start",
+                violation_error_message="The end date must not be before the start date.",
+            )
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("request-detail", args=[self.pk])
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in EDITABLE_STATUSES
+
+
+class RequestVersion(models.Model):
+    """What was submitted in a review round, frozen, to compare rounds."""
+
+    request = models.ForeignKey(AnalyticsRequest, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    content = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["request", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "number"], name="version_unique_number")
+        ]
+
+    def __str__(self):
+        return f"{self.request} v{self.number}"
+
+
+class Finding(models.Model):
+    """One rule's verdict on a request as it stood in a round (0 while drafting)."""
+
+    request = models.ForeignKey(AnalyticsRequest, on_delete=models.CASCADE, related_name="findings")
+    round = models.PositiveIntegerField()
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="findings")
+    severity = models.CharField(max_length=8, choices=RuleSeverity.choices)
+    message = models.TextField()
+    fix = models.TextField(blank=True)
+    field_names = models.JSONField(default=list, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["request", "round", "severity", "rule__slug"]
+
+    def __str__(self):
+        return f"{self.get_severity_display()}: {self.message}"
+
+
+class StewardSignoff(models.Model):
+    """A steward's sign-off (or decline) of a request touching their dataset, per round."""
+
+    request = models.ForeignKey(AnalyticsRequest, on_delete=models.CASCADE, related_name="signoffs")
+    round = models.PositiveIntegerField()
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="signoffs")
+    steward = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signoffs"
+    )
+    approve = models.BooleanField()
+    note = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["request", "round", "dataset"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "round", "dataset"],
+                name="signoff_once_per_dataset_per_round",
+                violation_error_message="This dataset has already been signed off in this round.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{'approved' if self.approve else 'declined'} {self.dataset} ({self.steward})"
+
+
+class VoteChoice(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions", "Approve with conditions"
+    REQUEST_CHANGES = "request_changes", "Request changes"
+    REJECT = "reject", "Reject"
+    CONFLICT = "conflict", "Declare a conflict of interest (recuse)"
+
+
+class Vote(models.Model):
+    """One member's vote in one review round. A declared conflict recuses the member."""
+
+    request = models.ForeignKey(AnalyticsRequest, on_delete=models.CASCADE, related_name="votes")
+    round = models.PositiveIntegerField()
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="votes"
+    )
+    choice = models.CharField(max_length=32, choices=VoteChoice.choices)
+    rationale = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["request", "round", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "round", "member"],
+                name="vote_once_per_member_per_round",
+                violation_error_message="You have already voted in this round.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.member}: {self.get_choice_display()}"
+
+
+class Outcome(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    REJECTED = "rejected", "Rejected"
+
+
+class Decision(models.Model):
+    """The recorded outcome of a round. Never edited: a correction supersedes it."""
+
+    request = models.ForeignKey(
+        AnalyticsRequest, on_delete=models.PROTECT, related_name="decisions"
+    )
+    round = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    rationale = models.TextField()
+    aggregate_only = models.BooleanField(default=False)
+    min_cohort = models.PositiveIntegerField(default=10, validators=[MinValueValidator(2)])
+    expires_on = models.DateField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions"
+    )
+    decided_at = models.DateTimeField(default=timezone.now, editable=False)
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["request", "decided_at", "id"]
+
+    def __str__(self):
+        return f"{self.get_outcome_display()} ({self.request})"
+
+
+class Obligation(models.Model):
+    """Something the decision requires someone to do by a date."""
+
+    decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="obligations")
+    text = models.TextField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="obligations"
+    )
+    due_on = models.DateField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    overdue_since = models.DateField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["due_on", "id"]
+
+    def __str__(self):
+        return self.text
+
+
+class GrantStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"
+
+
+class Grant(models.Model):
+    """What an approved request may read, and until when."""
+
+    request = models.ForeignKey(AnalyticsRequest, on_delete=models.PROTECT, related_name="grants")
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="grant")
+    grantee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="grants"
+    )
+    fields = models.ManyToManyField(Field, related_name="grants")
+    output_level = models.CharField(max_length=16, choices=OutputLevel.choices)
+    k = models.PositiveIntegerField(default=10, validators=[MinValueValidator(2)])
+    valid_from = models.DateField()
+    valid_until = models.DateField()
+    status = models.CharField(max_length=16, choices=GrantStatus.choices, default="active")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revoked_grants",
+    )
+    revoke_reason = models.TextField(blank=True)
+    expiry_warned_on = models.DateField(null=True, blank=True)
+
+    history = HistoricalRecords(m2m_fields=["fields"])
+
+    class Meta:
+        ordering = ["-valid_from", "-id"]
+
+    def __str__(self):
+        return f"grant {self.pk} for {self.request}"
+
+    def get_absolute_url(self):
+        return reverse("grant-detail", args=[self.pk])
+
+    def is_usable(self, on=None) -> bool:
+        """Active and within its window today: checked on every access, not by a batch."""
+        today = on or timezone.localdate()
+        return self.status == GrantStatus.ACTIVE and self.valid_from <= today <= self.valid_until

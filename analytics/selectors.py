@@ -1,0 +1,176 @@
+"""Reads for requests and grants, with their relations loaded in a fixed number of queries."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from governance import history
+from governance.models import Dataset, Field
+
+from .models import (
+    AnalyticsRequest,
+    Decision,
+    Finding,
+    Grant,
+    RequestStatus,
+    RequestVersion,
+    StewardSignoff,
+    Vote,
+)
+from .permissions import objects_for_user, user_can
+from .services import version_differences
+
+
+def request_get_for_user(*, user, pk: int, action: str = "view") -> AnalyticsRequest:
+    """The request if the user may see it (404 otherwise); 403 if seen but not actionable."""
+    request = objects_for_user(user, "view", AnalyticsRequest).filter(pk=pk).first()
+    if request is None:
+        raise Http404("No such request.")
+    if action != "view" and not user_can(user, action, request):
+        raise PermissionDenied
+    return request
+
+
+def _with_summary(requests: QuerySet) -> QuerySet:
+    return requests.select_related("purpose", "requester", "committee").annotate(
+        field_count=Count("fields", distinct=True),
+        # Blocking findings of the content as it stands (the next round's).
+        blocking=Count(
+            "findings",
+            filter=Q(findings__severity="block", findings__round=F("round") + 1),
+            distinct=True,
+        ),
+    )
+
+
+def request_list_for_requester(*, user) -> QuerySet[AnalyticsRequest]:
+    return _with_summary(AnalyticsRequest.objects.filter(requester=user)).order_by(
+        "-created_at", "-id"
+    )
+
+
+def steward_queue(*, user) -> QuerySet[AnalyticsRequest]:
+    return _with_summary(objects_for_user(user, "signoff", AnalyticsRequest)).order_by(
+        "created_at", "id"
+    )
+
+
+def committee_queue(*, user) -> QuerySet[AnalyticsRequest]:
+    """Requests before the user's committees, awaiting votes or a decision."""
+    requests = AnalyticsRequest.objects.filter(
+        pk__in=AnalyticsRequest.objects.filter(committee__memberships__user=user).values("pk"),
+        status=RequestStatus.IN_REVIEW,
+    )
+    return (
+        _with_summary(requests)
+        .annotate(votes_cast=Count("votes", filter=Q(votes__round=F("round")), distinct=True))
+        .order_by("created_at", "id")
+    )
+
+
+def request_detail(*, user, pk: int) -> AnalyticsRequest:
+    """One request with everything its page shows, in a fixed number of queries."""
+    request = request_get_for_user(user=user, pk=pk)
+    return (
+        AnalyticsRequest.objects.filter(pk=request.pk)
+        .select_related("purpose", "requester", "committee", "human_reviewer")
+        .prefetch_related(
+            Prefetch(
+                "fields",
+                queryset=Field.objects.select_related("dataset").order_by(
+                    "dataset__slug", "position"
+                ),
+            ),
+            Prefetch("findings", queryset=Finding.objects.select_related("rule")),
+            Prefetch("versions", queryset=RequestVersion.objects.order_by("number")),
+            Prefetch(
+                "signoffs",
+                queryset=StewardSignoff.objects.select_related("dataset", "steward"),
+            ),
+            Prefetch("votes", queryset=Vote.objects.select_related("member")),
+            Prefetch(
+                "decisions",
+                queryset=Decision.objects.select_related("decided_by").prefetch_related(
+                    "obligations__owner"
+                ),
+            ),
+            Prefetch("grants", queryset=Grant.objects.prefetch_related("fields__dataset")),
+            "committee__memberships__user",
+        )
+        .get()
+    )
+
+
+def request_versions_with_differences(request: AnalyticsRequest) -> list[dict]:
+    versions = list(request.versions.all())
+    out = []
+    previous = None
+    for version in versions:
+        out.append(
+            {
+                "version": version,
+                "changes": version_differences(previous.content, version.content)
+                if previous
+                else [],
+            }
+        )
+        previous = version
+    return out
+
+
+def request_timeline(*, request: AnalyticsRequest, votes: bool = True):
+    """The request's history; ``votes=False`` for viewers who may not see the votes."""
+    entries = history.timeline(
+        AnalyticsRequest.history.filter(id=request.pk), subject=lambda r: "request"
+    )
+    entries += history.timeline(
+        StewardSignoff.history.filter(request_id=request.pk),
+        subject=lambda r: f"sign-off of {r.dataset}",
+    )
+    if votes:
+        entries += history.timeline(
+            Vote.history.filter(request_id=request.pk), subject=lambda r: "vote"
+        )
+    entries += history.timeline(
+        Decision.history.filter(request_id=request.pk), subject=lambda r: "decision"
+    )
+    entries += history.timeline(
+        Grant.history.filter(request_id=request.pk), subject=lambda r: "grant"
+    )
+    entries.sort(key=lambda e: e.when, reverse=True)
+    return entries
+
+
+def requestable_fields(*, user) -> QuerySet[Dataset]:
+    """Datasets the user may see, each with its fields that may be requested (not excluded)."""
+    from governance.permissions import objects_for_user as governance_objects
+
+    return (
+        governance_objects(user, "view", Dataset)
+        .filter(status="active")
+        .prefetch_related(
+            Prefetch(
+                "fields",
+                queryset=Field.objects.filter(excluded=False).order_by("position", "name"),
+                to_attr="requestable",
+            )
+        )
+        .order_by("name")
+    )
+
+
+def grant_get_for_user(*, user, pk: int, action: str = "view") -> Grant:
+    grant = (
+        objects_for_user(user, "view", Grant)
+        .select_related("request__purpose", "request__committee", "grantee", "decision")
+        .prefetch_related("fields__dataset")
+        .filter(pk=pk)
+        .first()
+    )
+    if grant is None:
+        raise Http404("No such grant.")
+    if action != "view" and not objects_for_user(user, action, Grant).filter(pk=pk).exists():
+        raise PermissionDenied
+    return grant
