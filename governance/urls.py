@@ -58,6 +58,8 @@ urlpatterns = [
     path("people/import/", views.person_import, name="person-import"),
     path("people/<int:pk>/", views.person_detail, name="person-detail"),
     path("api/v1/", include(api_patterns)),
+    path("api/v1/", include("analytics.api_urls")),
+    path("", include("analytics.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -56,6 +56,29 @@ def _fast_passwords(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _restore_migration_data(request, django_db_blocker):
+    """A transactional test ends by emptying every table, including the rows data
+    migrations create in every installation (role groups, default rules). Put them back
+    so the tests that follow see a real installation."""
+    yield
+    if not {"transactional_db", "live_server"} & set(request.fixturenames):
+        return
+    import importlib
+
+    from django.apps import apps
+
+    with django_db_blocker.unblock():
+        for module in ("0002_create_role_groups", "0004_default_rules"):
+            migration = importlib.import_module(f"governance.migrations.{module}")
+            function = (
+                migration.create_groups
+                if hasattr(migration, "create_groups")
+                else (migration.create_rules)
+            )
+            function(apps, None)
+
+
 @pytest.fixture
 def celery_worker(transactional_db):
     """A real Celery worker (in a thread) when REDIS_URL is set; eager mode otherwise.

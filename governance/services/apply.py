@@ -18,12 +18,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ..models import (
+    Committee,
     Dataset,
     DatasetStatus,
+    DecisionRule,
     FieldType,
     LegalBasis,
     Purpose,
     PurposeCategory,
+    Rule,
+    RuleKind,
+    RuleSeverity,
+    Seat,
     Sensitivity,
     User,
 )
@@ -196,7 +202,15 @@ def register_kind(name: str, handler: Handler, *, order: int) -> None:
 def apply_purpose(node: Node, *, actor) -> Outcome:
     check_keys(
         node,
-        {"slug", "name", "category", "expected_benefit", "legal_basis", "consent_text"},
+        {
+            "slug",
+            "name",
+            "category",
+            "expected_benefit",
+            "legal_basis",
+            "consent_text",
+            "committee",
+        },
         {"slug", "name", "category", "expected_benefit", "legal_basis"},
         "a purpose",
     )
@@ -206,7 +220,15 @@ def apply_purpose(node: Node, *, actor) -> Outcome:
         "expected_benefit": text(node, "expected_benefit"),
         "legal_basis": choice(node, "legal_basis", LegalBasis, "legal basis"),
         "consent_text": text(node, "consent_text"),
+        "committee": None,
     }
+    committee_slug = text(node, "committee")
+    if committee_slug:
+        values["committee"] = Committee.objects.filter(slug=committee_slug).first()
+        if values["committee"] is None:
+            raise ApplyError(
+                f"unknown committee {committee_slug!r}", line=node.line_of("committee")
+            )
     slug = text(node, "slug")
     if values["legal_basis"] == LegalBasis.CONSENT and not values["consent_text"].strip():
         raise ApplyError(
@@ -355,8 +377,147 @@ def apply_dataset(node: Node, *, actor) -> Outcome:
     return Outcome("dataset", slug, action, details)
 
 
+def _whole_number(node: Node, key: str, default: int, minimum: int) -> int:
+    value = node.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ApplyError(
+            f"{key} must be a whole number, at least {minimum}", line=node.line_of(key)
+        )
+    return value
+
+
+def _committee_members(node: Node) -> list[tuple[User, str]]:
+    """The (login, seat) pairs of a committee document, each problem at its own line."""
+    member_nodes = node["members"]
+    if not isinstance(member_nodes, list) or not member_nodes:
+        raise ApplyError("members must be a list of {email, seat}", line=node.line_of("members"))
+    members: list[tuple[User, str]] = []
+    chair_node = None
+    for member_node in member_nodes:
+        check_keys(member_node, {"email", "seat"}, {"email", "seat"}, "a member")
+        email = text(member_node, "email").strip()
+        seat = choice(member_node, "seat", Seat, "seat")
+        user = User.objects.filter(email__iexact=email, is_active=True).first()
+        if user is None:
+            raise ApplyError(
+                f"unknown member {email!r}: no active login has that e-mail",
+                line=member_node.line_of("email"),
+            )
+        if any(other.pk == user.pk for other, _ in members):
+            raise ApplyError(f"member {email!r} is listed twice", line=member_node.line)
+        if seat == Seat.CHAIR:
+            if chair_node is not None:
+                raise ApplyError(
+                    f"a committee has exactly one chair: {email!r} is a second one "
+                    f"(the chair is {text(chair_node, 'email')!r})",
+                    line=member_node.line_of("seat"),
+                )
+            chair_node = member_node
+        members.append((user, seat))
+    if chair_node is None:
+        raise ApplyError(
+            "a committee has exactly one chair: give one member seat: chair",
+            line=node.line_of("members"),
+        )
+    return members
+
+
+def apply_committee(node: Node, *, actor) -> Outcome:
+    check_keys(
+        node,
+        {"slug", "name", "quorum", "rule", "default", "members"},
+        {"slug", "name", "members"},
+        "a committee",
+    )
+    slug = text(node, "slug")
+    values = {
+        "name": text(node, "name"),
+        "quorum": _whole_number(node, "quorum", 3, 1),
+        "rule": choice(node, "rule", DecisionRule, "decision rule", DecisionRule.MAJORITY),
+        "is_default": flag(node, "default"),
+    }
+    members = _committee_members(node)
+    if values["quorum"] > len(members):
+        raise ApplyError(
+            f"quorum {values['quorum']} can never be met by {len(members)} member(s)",
+            line=node.line_of("quorum"),
+        )
+    if values["is_default"]:
+        other = Committee.objects.filter(is_default=True).exclude(slug=slug).first()
+        if other is not None:
+            raise ApplyError(
+                f"only one committee can be the default, and {other.slug!r} is: give it "
+                "default: false first (in an earlier document, or an earlier apply)",
+                line=node.line_of("default"),
+            )
+    committee = Committee.objects.filter(slug=slug).first()
+    if committee is None:
+        registry.committee_create(actor=actor, slug=slug, members=members, **values)
+        return Outcome("committee", slug, "created")
+    before = {k: getattr(committee, k) for k in values}
+    details = []
+    if registry.committee_update(actor=actor, committee=committee, **values):
+        # Named as in the file: ``default``, not the column ``is_default``.
+        details = [k.removeprefix("is_") for k in values if before[k] != values[k]]
+    details += registry.committee_set_members(actor=actor, committee=committee, members=members)
+    return Outcome("committee", slug, "updated" if details else "unchanged", details)
+
+
+def _plain(value):
+    """YAML mappings (line-numbered ``Node``s) as plain dicts, for a JSON field."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def apply_rule(node: Node, *, actor) -> Outcome:
+    check_keys(
+        node,
+        {"slug", "name", "kind", "severity", "description", "parameters", "enabled"},
+        {"slug", "name", "kind", "severity"},
+        "a rule",
+    )
+    slug = text(node, "slug")
+    kind = choice(node, "kind", RuleKind, "rule kind")
+    parameters = node.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise ApplyError("parameters must be a mapping", line=node.line_of("parameters"))
+    enabled = node.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ApplyError("enabled must be true or false", line=node.line_of("enabled"))
+    values = {
+        "name": text(node, "name"),
+        "severity": choice(node, "severity", RuleSeverity, "severity"),
+        "description": text(node, "description"),
+        "parameters": _plain(parameters),
+        "enabled": enabled,
+    }
+    rule = Rule.objects.filter(slug=slug).first()
+    try:
+        if rule is None:
+            registry.rule_create(actor=actor, slug=slug, kind=kind, **values)
+            return Outcome("rule", slug, "created")
+        if rule.kind != kind:
+            raise ApplyError(
+                f"rule {slug!r} checks {rule.kind!r}; a rule's kind never changes: "
+                "add a rule with a new slug and disable this one",
+                line=node.line_of("kind"),
+            )
+        before = {k: getattr(rule, k) for k in values}
+        if registry.rule_update(actor=actor, rule=rule, **values):
+            return Outcome("rule", slug, "updated", [k for k in values if before[k] != values[k]])
+    except ValidationError as exc:
+        raise validation_to_apply_error(exc, node) from exc
+    return Outcome("rule", slug, "unchanged")
+
+
+# Committees before purposes (a purpose names its committee); purposes before datasets.
+register_kind("committee", apply_committee, order=5)
 register_kind("purpose", apply_purpose, order=10)
 register_kind("dataset", apply_dataset, order=20)
+register_kind("rule", apply_rule, order=30)
 
 
 def apply_text(text_: str, *, actor) -> list[Outcome]:

@@ -13,7 +13,20 @@ from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
 from ..history import acting_as
-from ..models import Dataset, Field, Policy, Purpose, Tag
+from ..models import (
+    Committee,
+    CommitteeMembership,
+    Dataset,
+    Field,
+    Policy,
+    Purpose,
+    PurposeCategory,
+    Rule,
+    RuleKind,
+    Seat,
+    Tag,
+    User,
+)
 
 STEWARD_CODENAME = "steward_dataset"
 _UNSET = object()
@@ -49,6 +62,7 @@ def purpose_create(
     expected_benefit: str,
     legal_basis: str,
     consent_text: str = "",
+    committee: Committee | None = None,
 ) -> Purpose:
     """Register a purpose. Rule: a consent-based purpose carries a consent text (version 1)."""
     purpose = Purpose(
@@ -59,6 +73,7 @@ def purpose_create(
         legal_basis=legal_basis,
         consent_text=consent_text or "",
         consent_version=1 if consent_text else 0,
+        committee=committee,
         created_by=actor,
     )
     return _save(purpose, actor)
@@ -281,6 +296,66 @@ def policy_update(*, actor, policy: Policy, **changes) -> bool:
     return True
 
 
+# --- rules ----------------------------------------------------------------------------
+
+RULE_EDITABLE = frozenset({"name", "severity", "enabled", "description", "parameters"})
+
+
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+# The parameters each kind of check reads; anything else would be silently ignored.
+RULE_PARAMETERS = {
+    RuleKind.LEARNING_FIREWALL: {
+        "tags": (_strings, "a list of tag names"),
+        "categories": (
+            lambda v: _strings(v) and set(v) <= set(PurposeCategory.values),
+            "a list of purpose categories: " + ", ".join(PurposeCategory.values),
+        ),
+    },
+    RuleKind.MINIMISATION: {
+        "max_fields": (
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+            "a whole number of at least 1",
+        ),
+    },
+}
+
+
+def _check_rule_parameters(kind: str, parameters) -> None:
+    if not isinstance(parameters, dict):
+        raise ValidationError({"parameters": "Parameters must be a JSON object."})
+    accepted = RULE_PARAMETERS.get(kind, {})
+    for name, value in parameters.items():
+        if name not in accepted:
+            known = ", ".join(sorted(accepted)) or "none"
+            raise ValidationError(
+                {"parameters": f"Unknown parameter {name!r} for this rule (accepted: {known})."}
+            )
+        is_valid, expected = accepted[name]
+        if not is_valid(value):
+            raise ValidationError({"parameters": f"{name!r} must be {expected}."})
+
+
+@transaction.atomic
+def rule_update(*, actor, rule: Rule, **changes) -> bool:
+    """Change a rule's name, severity, enabled flag, description or parameters.
+
+    Rule: a rule's check (its kind) and slug never change; parameters are an object
+    holding only what the check reads. Only changed values are written. True if changed.
+    """
+    unknown = set(changes) - RULE_EDITABLE
+    if unknown:
+        raise TypeError(f"rule_update cannot change {', '.join(sorted(unknown))}")
+    if "parameters" in changes:
+        _check_rule_parameters(rule.kind, changes["parameters"])
+    if not _assign(rule, changes):
+        return False
+    _save(rule, actor)
+    return True
+
+
 __all__ = [
     "dataset_create",
     "dataset_sync_steward_permissions",
@@ -291,4 +366,135 @@ __all__ = [
     "policy_update",
     "purpose_create",
     "purpose_update",
+    "rule_update",
+]
+
+
+# --- committees -----------------------------------------------------------------------
+
+COMMITTEE_EDITABLE = frozenset({"name", "quorum", "rule", "is_default"})
+
+
+@transaction.atomic
+def committee_create(
+    *,
+    actor,
+    slug: str,
+    name: str,
+    members: Iterable[tuple[User, str]],
+    quorum: int = 3,
+    rule: str = "majority",
+    is_default: bool = False,
+) -> Committee:
+    """Set up a committee with its members. Rules: one default committee at most;
+    exactly one chair (see ``committee_set_members``)."""
+    committee = _save(
+        Committee(slug=slug, name=name, quorum=quorum, rule=rule, is_default=is_default), actor
+    )
+    committee_set_members(actor=actor, committee=committee, members=members)
+    return committee
+
+
+@transaction.atomic
+def committee_update(*, actor, committee: Committee, **changes) -> bool:
+    """Change a committee's name, quorum, decision rule or default flag. Only changed
+    values are written; one committee at most is the default. True if changed."""
+    unknown = set(changes) - COMMITTEE_EDITABLE
+    if unknown:
+        raise TypeError(f"committee_update cannot change {', '.join(sorted(unknown))}")
+    if not _assign(committee, changes):
+        return False
+    _save(committee, actor)
+    return True
+
+
+@transaction.atomic
+def committee_set_members(
+    *, actor, committee: Committee, members: Iterable[tuple[User, str]]
+) -> list[str]:
+    """Make the committee's members exactly ``members`` (user, seat) pairs.
+
+    Rules: each member is an active login, listed once, with a known seat; exactly one
+    chair, so a decision can always be recorded. Members not listed are removed. Only
+    differences are written. Returns what changed, as readable phrases.
+    """
+    members = list(members)
+    seen: set[int] = set()
+    for user, seat in members:
+        if seat not in Seat.values:
+            raise ValidationError({"members": f"Unknown seat {seat!r}."})
+        if not user.is_active:
+            raise ValidationError({"members": f"{user.email} is not an active login."})
+        if user.pk in seen:
+            raise ValidationError({"members": f"{user.email} is listed twice."})
+        seen.add(user.pk)
+    chairs = sum(seat == Seat.CHAIR for _, seat in members)
+    if chairs != 1:
+        raise ValidationError({"members": f"A committee has exactly one chair, not {chairs}."})
+
+    wanted = {user.pk: (user, seat) for user, seat in members}
+    current = {m.user_id: m for m in committee.memberships.select_related("user")}
+    changes: list[str] = []
+    with acting_as(actor):
+        for user_id, membership in current.items():
+            if user_id not in wanted:
+                membership.delete()
+                changes.append(f"member {membership.user.email} removed")
+        moves = [
+            (membership, wanted[user_id][1])
+            for user_id, membership in current.items()
+            if user_id in wanted and membership.seat != wanted[user_id][1]
+        ]
+        # The old chair leaves the seat before the new one takes it (one chair at a time).
+        moves.sort(key=lambda move: move[0].seat != Seat.CHAIR)
+        for membership, seat in moves:
+            changes.append(f"member {membership.user.email} seat {membership.seat} → {seat}")
+            membership.seat = seat
+            membership.full_clean()
+            membership.save()
+        for user_id, (user, seat) in wanted.items():
+            if user_id not in current:
+                membership = CommitteeMembership(committee=committee, user=user, seat=seat)
+                membership.full_clean()
+                membership.save()
+                changes.append(f"member {user.email} added as {seat}")
+    return changes
+
+
+# --- rules (creation) -----------------------------------------------------------------
+
+
+@transaction.atomic
+def rule_create(
+    *,
+    actor,
+    slug: str,
+    name: str,
+    kind: str,
+    severity: str,
+    description: str = "",
+    parameters: dict | None = None,
+    enabled: bool = True,
+) -> Rule:
+    """Add a rule. Rules: its kind is one of the implemented checks; parameters hold
+    only what that check reads."""
+    parameters = {} if parameters is None else parameters
+    _check_rule_parameters(kind, parameters)
+    rule = Rule(
+        slug=slug,
+        name=name,
+        kind=kind,
+        severity=severity,
+        description=description,
+        parameters=parameters,
+        enabled=enabled,
+    )
+    return _save(rule, actor)
+
+
+__all__ += [
+    "committee_create",
+    "committee_set_members",
+    "committee_update",
+    "rule_create",
 ]

@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.db import connections
 
 from tests import factories
+from tests.e2e.helpers import label
 
 pytestmark = pytest.mark.browser
 
-# Generous: a cold CI runner may take a while to start Chromium and the worker.
-TIMEOUT_MS = 20_000
 SCREENSHOT = "/tmp/e2e-dataset.png"  # noqa: S108 -- a fixed path the brief asks for
 
 CSV_ROWS = """student_id,module,score
@@ -26,39 +24,6 @@ S0001,A101,71
 S0002,B202,64
 S0003,A101,88
 """
-
-
-def label(text: str) -> re.Pattern:
-    """A form label by its whole text; Django adds a ':' suffix."""
-    return re.compile(rf"^{re.escape(text)}:?$")
-
-
-@pytest.fixture
-def page(browser, live_server):
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on(
-        "response",
-        lambda response: (
-            problems.append(f"{response.status} {response.request.method} {response.url}")
-            if response.status >= 400
-            else None
-        ),
-    )
-    page.problems = problems
-    yield page
-    context.close()
-    # Inside Playwright's sync API the test body runs in another contextvars context,
-    # so Django gives it a database connection of its own that pytest-django never
-    # closes; left open, it keeps PostgreSQL from dropping the test database.
-    # This fixture shares the body's context, so closing here reaches that connection.
-    connections.close_all()
 
 
 def test_steward_registers_describes_and_loads_a_dataset(page, celery_worker, tmp_path):

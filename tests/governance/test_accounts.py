@@ -58,7 +58,15 @@ def test_navigation_shows_only_what_roles_allow():
         main_nav = html[html.index('<nav aria-label="Main">') : html.index("</nav>")]
         return set(re.findall(r">([A-Za-z ]+)</a>", main_nav))
 
-    assert nav(make_user()) == {"Dashboard", "Catalogue", "Purposes", "Policies", "API"}
+    assert nav(make_user()) == {
+        "Dashboard",
+        "Catalogue",
+        "Purposes",
+        "Policies",
+        "Rules",
+        "Inbox",
+        "API",
+    }
     assert "People" in nav(make_user(Role.DPO))
     assert "People" not in nav(make_user(Role.STEWARD))
     assert "Admin" in nav(make_user(Role.ADMINISTRATOR, is_superuser=True))

@@ -141,12 +141,15 @@ def test_apply_creates_purposes_datasets_and_fields(tmp_path, steward, editor):
 
 @pytest.mark.django_db
 def test_apply_the_oulad_example(steward):
+    for seat in ("chair", "hr", "legal", "dpo", "rep", "committee"):
+        make_user(email=f"{seat}@example.org")  # the oversight committee's members
     output = apply(settings.BASE_DIR / "docs" / "examples" / "oulad.yaml")
 
-    assert "4 of 4 documents changed" in output
+    assert "6 of 6 documents changed" in output
     assert set(Purpose.objects.values_list("slug", flat=True)) == {
         "course-improvement",
         "learning-support",
+        "performance-review",
     }
     support = Purpose.objects.get(slug="learning-support")
     assert support.legal_basis == "consent"

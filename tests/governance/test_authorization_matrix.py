@@ -49,6 +49,11 @@ STEWARD_ONLY = (302, 403, 200, 403, 403, 403, 403, 403, 200)
 DRAFT_STEWARD_ONLY = (302, 404, 200, 404, 404, 404, 403, 403, 200)
 DPO_ONLY = (302, 403, 403, 403, 403, 403, 200, 403, 403)
 DPO_OBJECT = (302, 404, 404, 404, 404, 404, 200, 404, 404)
+ANALYST_ONLY = (302, 403, 403, 403, 200, 403, 403, 403, 403)
+REQUEST_VISIBLE = (302, 404, 200, 404, 200, 200, 200, 200, 200)
+REQUESTER_ONLY = (302, 404, 404, 404, 200, 404, 404, 404, 404)
+API_REQUEST_VISIBLE = (401, 404, 200, 404, 200, 200, 200, 200, 200)
+API_REQUESTER_ONLY = (401, 404, 404, 404, 200, 404, 404, 404, 404)
 
 ROWS = [
     Row("dashboard", "/", _all(302, 200)),
@@ -63,18 +68,18 @@ ROWS = [
     Row("dataset-detail", "/datasets/{active}/", _all(302, 200)),
     Row(
         "dataset-detail",
-        "/datasets/{draft}/",
+        "/datasets/{draft_dataset}/",
         (302, 404, 200, 404, 404, 404, 200, 200, 200),
         label="draft",
     ),
     Row("dataset-detail", "/datasets/no-such-dataset/", _all(302, 404), label="missing"),
     Row("dataset-edit", "/datasets/{active}/edit/", STEWARD_ONLY),
-    Row("dataset-edit", "/datasets/{draft}/edit/", DRAFT_STEWARD_ONLY, label="draft"),
+    Row("dataset-edit", "/datasets/{draft_dataset}/edit/", DRAFT_STEWARD_ONLY, label="draft"),
     Row("field-create", "/datasets/{active}/fields/new/", STEWARD_ONLY),
-    Row("field-create", "/datasets/{draft}/fields/new/", DRAFT_STEWARD_ONLY, label="draft"),
+    Row("field-create", "/datasets/{draft_dataset}/fields/new/", DRAFT_STEWARD_ONLY, label="draft"),
     Row("field-edit", "/datasets/{active}/fields/module/edit/", STEWARD_ONLY),
     Row("dataset-upload", "/datasets/{active}/upload/", STEWARD_ONLY),
-    Row("dataset-upload", "/datasets/{draft}/upload/", DRAFT_STEWARD_ONLY, label="draft"),
+    Row("dataset-upload", "/datasets/{draft_dataset}/upload/", DRAFT_STEWARD_ONLY, label="draft"),
     Row("load-detail", "/loads/{load}/", (302, 404, 200, 404, 404, 404, 200, 200, 200)),
     Row("purpose-list", "/purposes/", _all(302, 200)),
     Row("purpose-create", "/purposes/new/", (302, 403, 200, 200, 403, 403, 200, 403, 403)),
@@ -91,7 +96,7 @@ ROWS = [
     Row("api-dataset-detail", "/api/v1/datasets/{active}/", _all(401, 200)),
     Row(
         "api-dataset-detail",
-        "/api/v1/datasets/{draft}/",
+        "/api/v1/datasets/{draft_dataset}/",
         (401, 404, 200, 404, 404, 404, 200, 200, 200),
         label="draft",
     ),
@@ -103,7 +108,7 @@ ROWS = [
     ),
     Row(
         "api-dataset-records",
-        "/api/v1/datasets/{draft}/records/",
+        "/api/v1/datasets/{draft_dataset}/records/",
         (401, 404, 400, 404, 404, 404, 403, 403, 400),
         method="post",
         label="draft",
@@ -112,6 +117,98 @@ ROWS = [
     Row("api-policy-list", "/api/v1/policies/", _all(401, 200)),
     Row("api-schema", "/api/schema/", _all(401, 200)),
     Row("api-docs", "/api/docs/", _all(401, 200)),
+    # --- analytics requests (issue 3); the 'committee' user chairs the committee -----
+    Row("request-list", "/requests/", ANALYST_ONLY),
+    Row("request-create", "/requests/new/", ANALYST_ONLY),
+    Row("request-findings-preview", "/requests/findings/", ANALYST_ONLY, method="post"),
+    Row("request-detail", "/requests/{review}/", REQUEST_VISIBLE),
+    Row("request-detail", "/requests/{draft}/", REQUESTER_ONLY, label="draft"),
+    Row("request-detail", "/requests/999999/", _all(302, 404), label="missing"),
+    Row("request-edit", "/requests/{draft}/edit/", REQUESTER_ONLY),
+    # POSTs with no body on requests whose state refuses them: nothing changes.
+    Row(
+        "request-submit",
+        "/requests/{review}/submit/",
+        (302, 404, 403, 404, 400, 403, 403, 403, 403),
+        method="post",
+    ),
+    Row(
+        "request-withdraw",
+        "/requests/{approved}/withdraw/",
+        (302, 404, 403, 404, 200, 403, 403, 403, 403),
+        method="post",
+    ),
+    Row(
+        "request-signoff",
+        "/requests/{waiting}/signoff/",
+        (302, 404, 200, 404, 403, 403, 403, 403, 403),
+    ),
+    Row("request-vote", "/requests/{review}/vote/", (302, 404, 403, 404, 403, 200, 403, 403, 403)),
+    Row(
+        "request-decide",
+        "/requests/{review}/decide/",
+        (302, 404, 403, 404, 403, 200, 403, 403, 403),
+    ),
+    Row("steward-queue", "/reviews/stewards/", (302, 403, 200, 200, 403, 403, 403, 403, 403)),
+    Row("committee-queue", "/reviews/committee/", (302, 403, 403, 403, 403, 200, 403, 403, 403)),
+    Row("grant-detail", "/grants/{grant}/", (302, 404, 404, 404, 200, 200, 200, 200, 200)),
+    Row(
+        "grant-revoke",
+        "/grants/{grant}/revoke/",
+        (302, 404, 404, 404, 403, 200, 200, 403, 403),
+        method="post",
+    ),
+    Row("inbox", "/inbox/", _all(302, 200)),
+    Row(
+        "inbox-read",
+        "/inbox/{notification}/read/",
+        (302, 404, 404, 404, 302, 404, 404, 404, 404),
+        method="post",
+    ),
+    Row("rule-list", "/rules/", _all(302, 200)),
+    Row("rule-edit", "/rules/{rule}/edit/", DPO_ONLY),
+    Row("api-request-list", "/api/v1/requests/", _all(401, 200)),
+    Row("api-request-detail", "/api/v1/requests/{review}/", API_REQUEST_VISIBLE),
+    Row("api-request-detail", "/api/v1/requests/{draft}/", API_REQUESTER_ONLY, label="draft"),
+    Row(
+        "api-request-submit",
+        "/api/v1/requests/{review}/submit",
+        (401, 404, 403, 404, 400, 403, 403, 403, 403),
+        method="post",
+    ),
+    Row(
+        "api-request-withdraw",
+        "/api/v1/requests/{approved}/withdraw",
+        (401, 404, 403, 404, 400, 403, 403, 403, 403),
+        method="post",
+    ),
+    Row(
+        "api-request-signoffs",
+        "/api/v1/requests/{waiting}/signoffs",
+        (401, 404, 400, 404, 403, 403, 403, 403, 403),
+        method="post",
+    ),
+    Row(
+        "api-request-votes",
+        "/api/v1/requests/{review}/votes",
+        (401, 404, 403, 404, 403, 400, 403, 403, 403),
+        method="post",
+    ),
+    Row(
+        "api-request-decision",
+        "/api/v1/requests/{review}/decision",
+        (401, 404, 403, 404, 403, 400, 403, 403, 403),
+        method="post",
+    ),
+    Row(
+        "api-grant-detail", "/api/v1/grants/{grant}/", (401, 404, 404, 404, 200, 200, 200, 200, 200)
+    ),
+    Row(
+        "api-grant-revoke",
+        "/api/v1/grants/{grant}/revoke",
+        (401, 404, 404, 404, 403, 400, 400, 403, 403),
+        method="post",
+    ),
     Row("admin", "/admin/", (302, 302, 302, 302, 302, 302, 302, 302, 200)),
     # Last: it ends the session.
     Row("logout", "/accounts/logout/", _all(302, 302), method="post"),
@@ -145,15 +242,74 @@ def world(db):
         actor=users["dpo"], slug="ethics", title="Ethics", body="Be good.", owner=users["dpo"]
     )
     person = Person.objects.get(external_id="S1")
+    flow = _request_flow(users, active, purpose)
     placeholders = {
+        **flow,
         "active": active.slug,
-        "draft": draft.slug,
+        "draft_dataset": draft.slug,
         "load": load.pk,
         "purpose": purpose.slug,
         "policy": policy.slug,
         "person": person.pk,
     }
     return users, placeholders
+
+
+def _request_flow(users, dataset, purpose) -> dict:
+    """Requests at each stage, by the analyst, before a committee the 'committee' user chairs."""
+    import datetime
+
+    from analytics import services as flow
+    from governance.models import Committee, CommitteeMembership, Notification
+
+    registry.dataset_update(actor=users["steward"], dataset=dataset, purposes=[purpose])
+    committee = Committee.objects.create(
+        slug="oversight", name="Oversight", quorum=3, is_default=True
+    )
+    others = [make_user(Role.COMMITTEE), make_user(Role.COMMITTEE)]
+    CommitteeMembership.objects.create(committee=committee, user=users["committee"], seat="chair")
+    for member in others:
+        CommitteeMembership.objects.create(committee=committee, user=member, seat="member")
+    analyst = users["analyst"]
+    content = {
+        "purpose": purpose,
+        "justification": "Why",
+        "expected_benefit": "Better courses",
+        "output_level": "aggregate",
+        "starts_on": datetime.date.today(),  # noqa: DTZ011
+        "ends_on": datetime.date.today() + datetime.timedelta(days=90),  # noqa: DTZ011
+    }
+    fields = list(dataset.fields.all())
+
+    def submitted(title, *, signed_off=True):
+        request = flow.request_create(actor=analyst, fields=fields, title=title, **content)
+        flow.request_submit(actor=analyst, request=request)
+        if signed_off:
+            flow.signoff_record(
+                actor=users["steward"], request=request, dataset=dataset, approve=True, note="Ok"
+            )
+        return request
+
+    draft = flow.request_create(actor=analyst, fields=fields, title="Draft", **content)
+    waiting = submitted("Awaiting stewards", signed_off=False)
+    review = submitted("In review")
+    approved = submitted("Approved")
+    for member in [users["committee"], *others]:
+        flow.vote_cast(actor=member, request=approved, choice="approve", rationale="Good")
+    flow.decision_record(
+        actor=users["committee"], request=approved, outcome="approved", rationale="Agreed"
+    )
+    grant = approved.grants.get()
+    notification = Notification.objects.filter(user=analyst).first()
+    return {
+        "draft": draft.pk,
+        "review": review.pk,
+        "waiting": waiting.pk,
+        "approved": approved.pk,
+        "grant": grant.pk,
+        "notification": notification.pk,
+        "rule": "learning-firewall",
+    }
 
 
 def test_every_url_has_a_row():
@@ -204,10 +360,10 @@ def test_forbidden_and_missing_datasets_look_the_same(world):
     users, placeholders = world
     client = Client()
     client.force_login(users["analyst"])
-    forbidden = client.get(f"/datasets/{placeholders['draft']}/")
+    forbidden = client.get(f"/datasets/{placeholders['draft_dataset']}/")
     missing = client.get("/datasets/no-such-dataset/")
     assert forbidden.status_code == missing.status_code == 404
     assert _without_csrf(forbidden) == _without_csrf(missing)
-    api_forbidden = client.get(f"/api/v1/datasets/{placeholders['draft']}/")
+    api_forbidden = client.get(f"/api/v1/datasets/{placeholders['draft_dataset']}/")
     api_missing = client.get("/api/v1/datasets/no-such-dataset/")
     assert api_forbidden.json() == api_missing.json() == {"message": "Not found."}

@@ -302,6 +302,8 @@ def test_an_unknown_dataset_or_file_is_a_command_error(tmp_path, dataset):
 
 def _register_oulad():
     make_user(Role.STEWARD, email="steward@example.org")
+    for seat in ("chair", "hr", "legal", "dpo", "rep", "committee"):
+        make_user(email=f"{seat}@example.org")  # the oversight committee's members
     call_command(
         "apply",
         str(settings.BASE_DIR / "docs" / "examples" / "oulad.yaml"),

@@ -1,4 +1,5 @@
-"""Deterministic demo data: one login per role, the OULAD registry, people and records."""
+"""Deterministic demo data: one login per role (and per committee seat), the OULAD
+registry with its oversight committee, people and records."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ LEARNER_ID = "11391"  # the first student of OULAD's studentInfo.csv
 DEMO_USERS = [
     ("steward@example.org", "Sam Steward", [Role.STEWARD], Clearance.PERSONAL),
     ("analyst@example.org", "Ana Lyst", [Role.ANALYST], Clearance.PERSONAL),
+    ("chair@example.org", "Chris Chair", [Role.COMMITTEE], Clearance.SPECIAL),
+    ("hr@example.org", "Harper Human-Resources", [Role.COMMITTEE], Clearance.PERSONAL),
+    ("legal@example.org", "Lou Legal", [Role.COMMITTEE], Clearance.PERSONAL),
+    ("rep@example.org", "Robin Representative", [Role.COMMITTEE], Clearance.PERSONAL),
     ("committee@example.org", "Cora Committee", [Role.COMMITTEE], Clearance.SPECIAL),
     ("dpo@example.org", "Dana Protection", [Role.DPO], Clearance.SPECIAL),
     ("auditor@example.org", "Otto Auditor", [Role.AUDITOR], Clearance.INTERNAL),
@@ -46,6 +51,8 @@ class Command(BaseCommand):
             self._policies(dpo)
             self._people(dpo)
         self._records(steward)
+        with transaction.atomic():
+            self._requests(users)
         self.stdout.write(
             self.style.SUCCESS("Demo data loaded.") + " Logins (password "
             f"{DEMO_PASSWORD!r} for every one):"
@@ -53,6 +60,72 @@ class Command(BaseCommand):
         for email, _, roles, clearance in DEMO_USERS:
             role = ", ".join(roles) or "employee / learner (data subject)"
             self.stdout.write(f"  {email:24} {role} · clearance {clearance}")
+
+    def _requests(self, users: dict[str, User]) -> None:
+        """Two requests to look at: one approved with a grant, one before the committee."""
+        # Imported here: the governance layer does not import analytics at module level.
+        from analytics.models import AnalyticsRequest
+        from analytics.services import (
+            decision_record,
+            request_create,
+            request_submit,
+            signoff_record,
+            vote_cast,
+        )
+
+        if AnalyticsRequest.objects.exists():
+            return
+        analyst, steward = users["analyst@example.org"], users["steward@example.org"]
+        dataset = Dataset.objects.get(slug="oulad-student-info")
+        purpose = dataset.purposes.get(slug="course-improvement")
+        start = datetime.date(2026, 11, 1)
+
+        def submitted(title, names, benefit):
+            request = request_create(
+                actor=analyst,
+                fields=list(dataset.fields.filter(name__in=names)),
+                title=title,
+                purpose=purpose,
+                justification="Module teams want to know where students struggle.",
+                expected_benefit=benefit,
+                output_level="aggregate",
+                starts_on=start,
+                ends_on=datetime.date(2027, 10, 31),
+            )
+            request_submit(actor=analyst, request=request)
+            signoff_record(
+                actor=steward,
+                request=request,
+                dataset=dataset,
+                approve=True,
+                note="Aggregate output only; fine.",
+            )
+            return request
+
+        approved = submitted(
+            "Pass rates by module and presentation",
+            ["code_module", "code_presentation", "final_result"],
+            "Modules with low pass rates get redesigned assessments.",
+        )
+        for email, vote in [
+            ("chair@example.org", "approve"),
+            ("hr@example.org", "approve_with_conditions"),
+            ("legal@example.org", "approve"),
+        ]:
+            vote_cast(actor=users[email], request=approved, choice=vote, rationale="Clear benefit.")
+        decision_record(
+            actor=users["chair@example.org"],
+            request=approved,
+            outcome="approved",
+            rationale="Aggregate pass rates, no individual is singled out.",
+            aggregate_only=True,
+            min_cohort=10,
+        )
+        submitted(
+            "Outcomes by age band",
+            ["code_module", "age_band", "final_result"],
+            "Support for mature students where they do worse.",
+        )
 
     def _users(self) -> dict[str, User]:
         users = {}

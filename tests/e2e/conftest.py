@@ -1,0 +1,36 @@
+"""The browser page every journey drives, with its problems (JS errors, 4xx/5xx) noted."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+
+from tests.e2e.helpers import TIMEOUT_MS
+
+
+@pytest.fixture
+def page(browser, live_server):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "response",
+        lambda response: (
+            problems.append(f"{response.status} {response.request.method} {response.url}")
+            if response.status >= 400
+            else None
+        ),
+    )
+    page.problems = problems
+    yield page
+    context.close()
+    # Inside Playwright's sync API the test body runs in another contextvars context,
+    # so Django gives it a database connection of its own that pytest-django never
+    # closes; left open, it keeps PostgreSQL from dropping the test database.
+    # This fixture shares the body's context, so closing here reaches that connection.
+    connections.close_all()
