@@ -203,6 +203,7 @@ class DecisionOut(serializers.Serializer):
     conditions = ConditionsOut(source="*")
     decided_by = serializers.EmailField(source="decided_by.email")
     decided_at = serializers.DateTimeField()
+    supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
 
 
 class GrantSummaryOut(serializers.Serializer):
@@ -386,6 +387,13 @@ class DecisionIn(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     rationale = serializers.CharField()
     conditions = ConditionsIn(required=False, allow_null=True, default=None)
+    supersedes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="To correct a decision: the id of the request's latest decision. "
+        "Decisions are never edited; the correction supersedes it.",
+    )
 
 
 class RevokeIn(serializers.Serializer):
@@ -583,11 +591,19 @@ def request_decision(request, pk):
     if unknown:
         message = "No active user has the e-mail " + ", ".join(unknown) + "."
         raise BadRequest(message, {"conditions": {"obligations": [message]}})
+    supersedes = None
+    if data["supersedes"] is not None:
+        supersedes = obj.decisions.filter(pk=data["supersedes"]).first()
+        if supersedes is None:
+            raise BadRequest(
+                "This request has no such decision.", {"supersedes": ["No such decision."]}
+            )
     decision = services.decision_record(
         actor=request.user,
         request=obj,
         outcome=data["outcome"],
         rationale=data["rationale"],
+        supersedes=supersedes,
         obligations=[
             services.ObligationInput(
                 text=o["text"], owner=owners[o["owner"].lower()], due_on=o["due_on"]

@@ -926,3 +926,43 @@ def test_the_openapi_schema_documents_the_analytics_endpoints(api, analyst):
         assert method in paths.get(path, {}), f"{method.upper()} {path}"
     vote_body = paths["/api/v1/requests/{id}/votes"]["post"]["requestBody"]
     assert vote_body["content"]["application/json"]["schema"]["$ref"].endswith("/VoteIn")
+
+
+def test_a_decision_is_corrected_by_a_new_one_that_supersedes_it(
+    api, analyst, steward, dataset, members
+):
+    """Decisions are never edited: the chair posts a correction naming the latest one."""
+    request_id = in_review(api, analyst, steward)
+    for member in members.values():
+        vote(api, member, request_id)
+    first = api.post(
+        members["chair"], url(request_id, "decision"), {"outcome": "approved", "rationale": "Ok."}
+    ).json()
+    old_grant = Grant.objects.get(pk=first["grant"])
+
+    corrected = api.post(
+        members["chair"],
+        url(request_id, "decision"),
+        {"outcome": "rejected", "rationale": "We missed a risk.", "supersedes": first["id"]},
+    )
+
+    assert corrected.status_code == 201, corrected.json()
+    old = Decision.objects.get(pk=first["id"])
+    assert old.outcome == "approved" and old.rationale == "Ok."  # unchanged
+    assert old.superseded_by.outcome == "rejected"
+    old_grant.refresh_from_db()
+    assert old_grant.status == "revoked"
+    assert api.get(analyst, url(request_id)).json()["status"] == "rejected"
+    again = api.post(
+        members["chair"],
+        url(request_id, "decision"),
+        {"outcome": "approved", "rationale": "x", "supersedes": first["id"]},
+    )
+    assert again.status_code == 400  # only the latest decision can be corrected
+    assert Decision.objects.filter(request_id=request_id).count() == 2
+    hr = api.post(
+        members["hr"],
+        url(request_id, "decision"),
+        {"outcome": "approved", "rationale": "x", "supersedes": corrected.json()["id"]},
+    )
+    assert hr.status_code == 403  # only the chair

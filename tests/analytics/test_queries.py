@@ -1,0 +1,43 @@
+"""The analyst's list of requests runs a fixed number of queries, however many there are."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from tests.analytics.factories import (
+    approve,
+    make_analyst,
+    make_board,
+    make_oulad,
+    make_ready_request,
+    submit_and_sign_off,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_analysts_request_list_runs_a_fixed_number_of_queries(django_assert_num_queries):
+    analyst = make_analyst()
+    oulad = make_oulad()
+    board = make_board()
+    client = Client()
+    client.force_login(analyst)
+    make_ready_request(analyst, oulad)
+    client.get("/requests/")
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/requests/").status_code == 200
+
+    for _ in range(3):
+        make_ready_request(analyst, oulad)
+    submit_and_sign_off(make_ready_request(analyst, oulad), oulad)
+    approve(make_ready_request(analyst, oulad), oulad, board)
+    make_ready_request(analyst, oulad, fields=oulad.fields("imd_band"))  # blocked draft
+
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get("/requests/")
+    page = response.content.decode()
+    assert page.count("/requests/") >= 7  # every request is listed
+    assert "Approved" in page and "In review" in page
