@@ -9,8 +9,10 @@ from django.contrib import admin
 from governance.admin import GovernedAdmin
 
 from .models import (
+    AccessEvent,
     AnalyticsRequest,
     Decision,
+    ExtractFile,
     Finding,
     Grant,
     Obligation,
@@ -91,3 +93,34 @@ class GrantAdmin(ReadOnlyAdmin):
         "status",
     ]
     list_select_related = ["request", "grantee"]
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(admin.ModelAdmin):
+    """Append-only: read here, never changed or deleted (PostgreSQL refuses both)."""
+
+    list_display = ["at", "kind", "user", "grant", "dataset", "people", "rows"]
+    list_filter = ["kind"]
+    list_select_related = ["user", "grant", "dataset"]
+    readonly_fields = [f.name for f in AccessEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ExtractFile)
+class ExtractFileAdmin(admin.ModelAdmin):
+    list_display = ["grant", "owner", "dataset", "rows", "status", "created_at", "expires_at"]
+    list_select_related = ["grant", "owner", "dataset"]
+    # The file itself is the owner's; administrators see that it exists, not its rows.
+    exclude = ["file"]
+    readonly_fields = ["grant", "owner", "dataset", "rows", "status", "created_at", "expires_at"]
+
+    def has_add_permission(self, request):
+        return False

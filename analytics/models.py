@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -268,6 +270,10 @@ class Obligation(models.Model):
         return self.text
 
 
+def _new_pseudonym_key() -> bytes:
+    return secrets.token_bytes(32)
+
+
 class GrantStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     SUSPENDED = "suspended", "Suspended"
@@ -299,8 +305,11 @@ class Grant(models.Model):
     )
     revoke_reason = models.TextField(blank=True)
     expiry_warned_on = models.DateField(null=True, blank=True)
+    # The key of this grant's pseudonyms (HMAC-SHA256): stable within the grant,
+    # unlinkable across grants. Never shown; excluded from history.
+    pseudonym_key = models.BinaryField(max_length=32, default=_new_pseudonym_key, editable=False)
 
-    history = HistoricalRecords(m2m_fields=["fields"])
+    history = HistoricalRecords(m2m_fields=["fields"], excluded_fields=["pseudonym_key"])
 
     class Meta:
         ordering = ["-valid_from", "-id"]
@@ -315,3 +324,87 @@ class Grant(models.Model):
         """Active and within its window today: checked on every access, not by a batch."""
         today = on or timezone.localdate()
         return self.status == GrantStatus.ACTIVE and self.valid_from <= today <= self.valid_until
+
+
+class AccessKind(models.TextChoices):
+    PREVIEW = "preview", "Preview"
+    EXTRACT = "extract", "Extract"
+    DOWNLOAD = "download", "Download"
+    AGGREGATE = "aggregate", "Aggregate"
+
+
+class AccessEvent(models.Model):
+    """One read of subject-level data through a grant. Append-only: never updated or
+    deleted by the application, and on PostgreSQL a trigger refuses both."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="access_events")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_events"
+    )
+    kind = models.CharField(max_length=16, choices=AccessKind.choices)
+    at = models.DateTimeField(default=timezone.now, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="+")
+    field_names = models.JSONField(default=list)
+    output_level = models.CharField(max_length=16, choices=OutputLevel.choices)
+    people = models.PositiveIntegerField(help_text="How many people the read included.")
+    rows = models.PositiveIntegerField(default=0)
+    detail = models.JSONField(default=dict, blank=True, help_text="e.g. the aggregate asked")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["grant", "-at"], name="access_event_grant_at")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.user} via grant {self.grant_id}"
+
+
+class AccessEventSubject(models.Model):
+    """Who an access event included: one narrow row per (event, person), indexed by
+    person first, so "which reads included person P" is one index range scan.
+
+    Written only set-based by the access layer, from ids it has just read, hundreds of
+    thousands at a time: no database-level foreign keys, whose per-row checks would
+    cost more than the rows themselves (see docs/access.md)."""
+
+    id = models.BigAutoField(primary_key=True)
+    event = models.ForeignKey(
+        AccessEvent,
+        on_delete=models.PROTECT,
+        related_name="subjects",
+        db_index=False,
+        db_constraint=False,
+    )
+    person = models.ForeignKey(
+        "governance.Person",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["person", "event"], name="access_subject_person_event")]
+
+    def __str__(self):
+        return f"{self.person_id} in event {self.event_id}"
+
+
+class ExtractFile(models.Model):
+    """A prepared extract to download: only by its owner, until it expires (24 hours)."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="extract_files")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="extract_files"
+    )
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="+")
+    file = models.FileField(upload_to="extracts/%Y/%m/", blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, default="queued")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"extract {self.pk} of grant {self.grant_id}"

@@ -1,0 +1,441 @@
+"""The governed access layer: the only way record values leave Custos.
+
+Every read goes through ``grant_scope``, which decides at query time what the grant
+still allows this user to see (usable grant, granted and approved fields, clearance,
+exclusions, cohort, consent), and every read writes an append-only access event with
+the people it included.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Avg, Count, F, FloatField, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+from django.http import Http404
+from django.utils import timezone
+
+from consent.selectors import consent_filter
+from governance.models import SENSITIVITY_RANK, Dataset, Field, FieldType, Record, Sensitivity
+
+from .models import AccessEvent, AccessKind, Grant, GrantStatus, OutputLevel
+
+PREVIEW_ROWS = 50
+MAX_GROUP_BY = 3
+_LEVELS = [OutputLevel.AGGREGATE, OutputLevel.PSEUDONYMISED, OutputLevel.IDENTIFIED]
+
+
+class AccessDenied(Exception):
+    """The grant exists and is the caller's, but allows no access now (shown as 403)."""
+
+
+class NotGranted(ValueError):
+    """A field asked for is not one the grant lets this user read (shown as 400)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"{name!r} is not a field this grant lets you read.")
+
+
+@dataclass
+class Scope:
+    """What one user may read through one grant from one dataset, right now."""
+
+    grant: Grant
+    user: object
+    dataset: Dataset
+    fields: list[Field]
+    output_level: str
+    k: int
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise NotGranted(name)
+
+    @property
+    def extract_fields(self) -> list[Field]:
+        """Identifier fields never leave in a pseudonymised extract."""
+        if self.output_level == OutputLevel.IDENTIFIED:
+            return self.fields
+        return [f for f in self.fields if not f.is_identifier]
+
+
+def grant_for_user(*, user, pk: int) -> Grant:
+    """The caller's own grant (404 for anyone else's, or a missing one)."""
+    grant = (
+        Grant.objects.select_related("request__purpose", "decision", "grantee")
+        .filter(pk=pk, grantee=user)
+        .first()
+    )
+    if grant is None or not getattr(user, "is_authenticated", False):
+        raise Http404("No such grant.")
+    return grant
+
+
+def _approved_field_names(grant: Grant) -> set[str] | None:
+    """'dataset.field' names in the version the committee approved, if recorded."""
+    version = grant.request.versions.filter(number=grant.decision.round).first()
+    return set(version.content.get("fields", [])) if version else None
+
+
+def grant_scope(*, user, grant: Grant, dataset_slug: str | None = None) -> Scope:
+    """What the grant lets ``user`` read now. Rules, checked on every access:
+    the grant is active and within its window; only fields both granted and in the
+    approved request (so a grant edited by hand gives nothing more), not excluded,
+    and within the user's clearance; the most restrictive of the grant's and the
+    decision's output levels; k at least the decision's."""
+    if grant.grantee_id != user.pk:
+        raise Http404("No such grant.")
+    today = timezone.localdate()
+    if grant.status != GrantStatus.ACTIVE:
+        raise AccessDenied(f"This grant is {grant.get_status_display().lower()}.")
+    if today < grant.valid_from:
+        raise AccessDenied(f"This grant is valid from {grant.valid_from:%d %b %Y}.")
+    if today > grant.valid_until:
+        raise AccessDenied(f"This grant ended on {grant.valid_until:%d %b %Y}.")
+    approved = _approved_field_names(grant)
+    clearance = SENSITIVITY_RANK[Sensitivity(user.clearance)]
+    fields = [
+        f
+        for f in grant.fields.select_related("dataset").order_by("dataset__slug", "position")
+        if not f.excluded
+        and SENSITIVITY_RANK[Sensitivity(f.sensitivity)] <= clearance
+        and (approved is None or f"{f.dataset.slug}.{f.name}" in approved)
+    ]
+    datasets = {f.dataset.slug: f.dataset for f in fields}
+    if dataset_slug is None:
+        if len(datasets) > 1:
+            raise NotGranted("dataset (this grant spans several: name one)")
+        dataset_slug = next(iter(datasets), None)
+    if dataset_slug not in datasets:
+        raise AccessDenied("This grant gives you no field of that dataset.")
+    levels = [grant.output_level, grant.request.output_level]
+    if grant.decision.aggregate_only:
+        levels.append(OutputLevel.AGGREGATE)
+    return Scope(
+        grant=grant,
+        user=user,
+        dataset=datasets[dataset_slug],
+        fields=[f for f in fields if f.dataset.slug == dataset_slug],
+        output_level=min(levels, key=_LEVELS.index),
+        k=max(grant.k, grant.decision.min_cohort),
+    )
+
+
+def records_for(scope: Scope) -> QuerySet[Record]:
+    """The records the scope covers: its dataset, the granted cohort, consent at read time."""
+    records = Record.objects.filter(dataset=scope.dataset).filter(
+        consent_filter(purpose=scope.grant.request.purpose)
+    )
+    for key, value in (scope.grant.request.cohort or {}).items():
+        slug, _, name = key.partition(".")
+        if slug == scope.dataset.slug:
+            records = records.filter(**{f"values__{name}": value})
+        else:
+            others = Record.objects.filter(dataset__slug=slug, **{f"values__{name}": value})
+            records = records.filter(person_id__in=others.values("person_id"))
+    return records
+
+
+# --- pseudonyms ---------------------------------------------------------------------
+
+
+def pseudonym(key: bytes, external_id: str) -> str:
+    return hmac.new(bytes(key), external_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC's outer and inner keys, so PostgreSQL can compute the same HMAC-SHA256 as
+    ``pseudonym`` with its built-in sha256 (no extension): sha256(okey || sha256(ikey || m))."""
+    block = bytes(key).ljust(64, b"\0")
+    return bytes(b ^ 0x5C for b in block), bytes(b ^ 0x36 for b in block)
+
+
+# --- extracts -----------------------------------------------------------------------
+
+
+def extract_header(scope: Scope) -> list[str]:
+    person = "external_id" if scope.output_level == OutputLevel.IDENTIFIED else "pseudonym"
+    return [person] + [f.name for f in scope.extract_fields]
+
+
+def _require_extract(scope: Scope) -> None:
+    if scope.output_level == OutputLevel.AGGREGATE:
+        raise AccessDenied("This grant allows aggregates only.")
+
+
+def extract_rows(scope: Scope, records: QuerySet, limit: int | None = None) -> Iterator[list]:
+    """Rows of the extract (header excluded), streamed from the database."""
+    names = [f.name for f in scope.extract_fields]
+    identified = scope.output_level == OutputLevel.IDENTIFIED
+    key = bytes(scope.grant.pseudonym_key)
+    rows = records.order_by("id").values_list("person__external_id", "values")
+    if limit is not None:
+        rows = rows[:limit]
+    for external_id, values in rows.iterator(chunk_size=2000):
+        person = external_id if identified else pseudonym(key, external_id)
+        yield [person] + [values.get(n) for n in names]
+
+
+def _log(
+    scope: Scope, kind: str, subjects: QuerySet, rows: int, detail=None, released=None
+) -> AccessEvent:
+    """Write the access event, naming the fields that left, and, set-based, one subject
+    row per person it included. Nothing is ever updated afterwards (append-only)."""
+    people = subjects.values("person_id").distinct()
+    if released is None:
+        released = [f.name for f in scope.extract_fields]
+    event = AccessEvent.objects.create(
+        grant=scope.grant,
+        user=scope.user,
+        kind=kind,
+        dataset=scope.dataset,
+        field_names=released,
+        output_level=scope.output_level,
+        people=people.count(),
+        rows=rows,
+        detail=detail or {},
+    )
+    sql, params = people.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO analytics_accesseventsubject (event_id, person_id) "  # noqa: S608
+            f"SELECT %s, s.person_id FROM ({sql}) AS s",
+            [event.pk, *params],
+        )
+    return event
+
+
+def _log_in_one_pass(scope: Scope, kind: str, records: QuerySet) -> AccessEvent:
+    """``_log`` for a whole extract on PostgreSQL, in one pass over the rows: the
+    event's id is taken from its sequence first, so the subjects, the people count and
+    the row count come from a single grouped scan, and the event row is then written
+    once, complete (it can never be updated)."""
+    sql, params = records.values("person_id").query.sql_with_params()
+    table = AccessEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))")
+        event_id = cursor.fetchone()[0]
+        cursor.execute(
+            f"WITH s AS (SELECT person_id, count(*) AS n FROM ({sql}) AS r GROUP BY person_id),"  # noqa: S608
+            " inserted AS (INSERT INTO analytics_accesseventsubject (event_id, person_id)"
+            " SELECT %s, person_id FROM s)"
+            " SELECT count(*), coalesce(sum(n), 0) FROM s",
+            [*params, event_id],
+        )
+        people, rows = cursor.fetchone()
+    return AccessEvent.objects.create(
+        pk=event_id,
+        grant=scope.grant,
+        user=scope.user,
+        kind=kind,
+        dataset=scope.dataset,
+        field_names=[f.name for f in scope.extract_fields],
+        output_level=scope.output_level,
+        people=people,
+        rows=rows,
+    )
+
+
+@transaction.atomic
+def preview(scope: Scope) -> tuple[list[str], list[list]]:
+    """The first rows of the extract, logged with the people they show."""
+    _require_extract(scope)
+    records = records_for(scope)
+    rows = list(extract_rows(scope, records, limit=PREVIEW_ROWS))
+    shown = records.filter(
+        pk__in=list(records.order_by("id").values_list("pk", flat=True)[:PREVIEW_ROWS])
+    )
+    _log(scope, AccessKind.PREVIEW, shown, len(rows))
+    return extract_header(scope), rows
+
+
+def extract_csv(scope: Scope, kind: str = AccessKind.EXTRACT) -> Iterator[bytes]:
+    """The whole extract as CSV, streamed. The access event (with every person the
+    extract includes) is written before the first byte leaves."""
+    _require_extract(scope)
+    records = records_for(scope)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            _log_in_one_pass(scope, kind, records)
+        else:
+            _log(scope, kind, records, records.count())
+    if connection.vendor == "postgresql":
+        return _copy_stream(scope, records)
+    return _python_stream(scope, records)
+
+
+def _python_stream(scope: Scope, records: QuerySet) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(extract_header(scope))
+    for n, row in enumerate(extract_rows(scope, records), start=1):
+        writer.writerow(["" if v is None else v for v in row])
+        if n % 1000 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _copy_stream(scope: Scope, records: QuerySet) -> Iterator[bytes]:
+    """PostgreSQL builds the CSV itself (COPY ... TO STDOUT): filtering, pseudonyms and
+    formatting all happen in the database; Python only passes the bytes on."""
+    identified = scope.output_level == OutputLevel.IDENTIFIED
+    okey, ikey = _pads(scope.grant.pseudonym_key)
+    select_sql, select_params = (
+        records.order_by()
+        .annotate(_external_id=F("person__external_id"))
+        .values("_external_id", "values")
+        .query.sql_with_params()
+    )
+    person = (
+        "s._external_id"
+        if identified
+        else "encode(sha256(%s::bytea || sha256(%s::bytea || convert_to(s._external_id, 'UTF8'))),"
+        " 'hex')"
+    )
+    person_params = [] if identified else [okey, ikey]
+    columns = ", ".join(
+        f's."values" ->> %s AS {connection.ops.quote_name(f.name)}' for f in scope.extract_fields
+    )
+    column_params = [f.name for f in scope.extract_fields]
+    person_name = connection.ops.quote_name(extract_header(scope)[0])
+    query = (
+        f"COPY (SELECT {person} AS {person_name}{', ' if columns else ''}{columns} "  # noqa: S608
+        f"FROM ({select_sql}) AS s) TO STDOUT WITH (FORMAT csv, HEADER)"
+    )
+    params = [*person_params, *column_params, *select_params]
+
+    def stream():
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(query, params) as copy:
+                yield from (bytes(chunk) for chunk in copy)
+
+    return stream()
+
+
+# --- aggregates ---------------------------------------------------------------------
+
+NUMERIC = {FieldType.INTEGER, FieldType.DECIMAL}
+
+
+@dataclass
+class AggregateResult:
+    columns: list[str]
+    rows: list[dict]
+    suppressed: int
+    k: int
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "columns": self.columns,
+            "rows": [r["cells"] for r in self.rows],
+            "suppressed_rows": [r["suppressed"] for r in self.rows],
+            "suppressed": self.suppressed,
+            "k": self.k,
+            "message": self.message,
+        }
+
+
+def parse_measure(scope: Scope, measure: str) -> tuple[str, Field | None]:
+    if measure in ("", "count"):
+        return "count", None
+    kind, _, name = measure.partition(":")
+    if kind != "mean" or not name:
+        raise NotGranted(f"measure {measure} (use count or mean:<field>)")
+    field = scope.field(name)
+    if field.type not in NUMERIC:
+        raise NotGranted(f"{name} (a mean needs a numeric field)")
+    return "mean", field
+
+
+@transaction.atomic
+def aggregate(scope: Scope, group_by: list[str], measure: str = "count") -> AggregateResult:
+    """Counts or means grouped by up to three granted fields, computed by GROUP BY in
+    the database. Cells under k people are suppressed, then a second cell in any line
+    (row or column) left with a single suppressed cell, until none can be recovered."""
+    group_by = [g for g in group_by if g]
+    if len(group_by) > MAX_GROUP_BY:
+        raise NotGranted(f"group_by (at most {MAX_GROUP_BY} fields)")
+    fields = [scope.field(name) for name in group_by]
+    kind, measured = parse_measure(scope, measure)
+    records = records_for(scope)
+    keys = {f"g{i}": KeyTextTransform(f.name, "values") for i, f in enumerate(fields)}
+    annotations = {"people": Count("person_id", distinct=True), "n": Count("id")}
+    if measured is not None:
+        annotations["mean"] = Avg(Cast(KeyTextTransform(measured.name, "values"), FloatField()))
+    if keys:
+        grouped = records.annotate(**keys).values(*keys).annotate(**annotations).order_by(*keys)
+        cells = list(grouped)
+    else:  # no grouping: one total cell (values() with no names would group by every column)
+        cells = [records.aggregate(**annotations)]
+    total_people = records.values("person_id").distinct().count()
+    value_column = "count" if kind == "count" else f"mean_{measured.name}"
+    columns = [*group_by, "people", value_column]
+    suppressed = _suppress(cells, len(fields), scope.k)
+    message = ""
+    too_few = total_people < scope.k
+    if too_few:
+        # Even which groups exist says something about fewer than k people.
+        suppressed = set(range(len(cells)))
+        message = f"Fewer than {scope.k} people match: every cell is suppressed."
+    rows = []
+    for index, cell in enumerate(cells):
+        hidden = index in suppressed
+        value = cell["n"] if kind == "count" else cell.get("mean")
+        labels = [None if too_few else cell[f"g{i}"] for i in range(len(fields))]
+        rows.append(
+            {
+                "cells": labels + [None if hidden else cell["people"], None if hidden else value],
+                "suppressed": hidden,
+            }
+        )
+    _log(
+        scope,
+        AccessKind.AGGREGATE,
+        records,
+        len(cells),
+        {"group_by": group_by, "measure": measure or "count", "suppressed": len(suppressed)},
+        released=group_by + ([measured.name] if measured is not None else []),
+    )
+    return AggregateResult(columns, rows, len(suppressed), scope.k, message)
+
+
+def _suppress(cells: list[dict], dimensions: int, k: int) -> set[int]:
+    """Primary then complementary suppression over the cells' lines."""
+    hidden = {i for i, c in enumerate(cells) if c["people"] < k}
+    if not hidden:
+        return hidden
+    if dimensions == 0:
+        return hidden
+    changed = True
+    while changed:
+        changed = False
+        for axis in range(dimensions):
+            lines: dict = {}
+            for i, c in enumerate(cells):
+                line = tuple(c[f"g{d}"] for d in range(dimensions) if d != axis)
+                lines.setdefault(line, []).append(i)
+            for members in lines.values():
+                if len(members) < 2:
+                    continue
+                if sum(1 for i in members if i in hidden) == 1:
+                    candidates = [i for i in members if i not in hidden]
+                    hidden.add(min(candidates, key=lambda i: (cells[i]["people"], i)))
+                    changed = True
+    return hidden
