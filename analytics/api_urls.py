@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, data_api
 
 urlpatterns = [
     path("requests/", api.request_list, name="api-request-list"),
@@ -12,4 +12,13 @@ urlpatterns = [
     path("requests/<int:pk>/decision", api.request_decision, name="api-request-decision"),
     path("grants/<int:pk>/", api.grant_detail, name="api-grant-detail"),
     path("grants/<int:pk>/revoke", api.grant_revoke, name="api-grant-revoke"),
+]
+urlpatterns += [
+    path("grants/<int:pk>/extract.csv", data_api.grant_extract, name="api-grant-extract"),
+    path("grants/<int:pk>/aggregate", data_api.grant_aggregate, name="api-grant-aggregate"),
+    path(
+        "grants/<int:pk>/access-events/",
+        data_api.grant_access_events,
+        name="api-grant-access-events",
+    ),
 ]

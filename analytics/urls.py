@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import review_views, views
+from . import data_views, review_views, views
 
 urlpatterns = [
     path("requests/", views.request_list, name="request-list"),
@@ -21,4 +21,9 @@ urlpatterns = [
     path("inbox/<int:pk>/read/", review_views.inbox_read, name="inbox-read"),
     path("rules/", review_views.rule_list, name="rule-list"),
     path("rules/<slug:slug>/edit/", review_views.rule_edit, name="rule-edit"),
+    path("grants/<int:pk>/data/", data_views.grant_data, name="grant-data"),
+    path("grants/<int:pk>/data/aggregate/", data_views.grant_aggregate, name="grant-aggregate"),
+    path("grants/<int:pk>/data/download/", data_views.grant_download, name="grant-download"),
+    path("extracts/<int:pk>/", data_views.extract_detail, name="extract-detail"),
+    path("extracts/<int:pk>/file/", data_views.extract_file, name="extract-file"),
 ]

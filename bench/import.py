@@ -154,10 +154,14 @@ def setup(url: str) -> None:
     env = {**os.environ, "DATABASE_URL": url}
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    # The logins the OULAD registry names: its steward and the oversight committee.
     script = (
         "from governance.services.accounts import user_create;"
         "user_create(actor=None, email='steward@example.org', password=None,"
-        " roles=['Data steward'])"
+        " roles=['Data steward']);"
+        "[user_create(actor=None, email=f'{name}@example.org', password=None,"
+        " roles=['Committee member'])"
+        " for name in ('chair', 'hr', 'legal', 'dpo', 'rep', 'committee')]"
     )
     subprocess.run([python, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True)
     subprocess.run(

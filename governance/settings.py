@@ -156,6 +156,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.obligations_flag_overdue_task",
         "schedule": crontab(hour=7, minute=5),
     },
+    "extracts-purge": {
+        "task": "analytics.tasks.extracts_purge_task",
+        "schedule": crontab(minute=30),
+    },
 }
 
 if REDIS_URL:

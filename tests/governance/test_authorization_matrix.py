@@ -209,6 +209,28 @@ ROWS = [
         (401, 404, 404, 404, 403, 400, 400, 403, 403),
         method="post",
     ),
+    # --- governed data access (issue 4); the analyst holds the (aggregate-only) grant ---
+    Row("grant-data", "/grants/{grant}/data/", REQUESTER_ONLY),
+    Row("grant-aggregate", "/grants/{grant}/data/aggregate/?group_by=module", REQUESTER_ONLY),
+    Row(
+        "grant-download",
+        "/grants/{grant}/data/download/",
+        (302, 404, 404, 404, 403, 404, 404, 404, 404),
+        method="post",
+    ),
+    Row("extract-detail", "/extracts/{extract}/", REQUESTER_ONLY),
+    Row("extract-file", "/extracts/{extract}/file/", (302, 404, 404, 404, 403, 404, 404, 404, 404)),
+    Row(
+        "api-grant-extract",
+        "/api/v1/grants/{grant}/extract.csv",
+        (401, 404, 404, 404, 403, 404, 404, 404, 404),
+    ),
+    Row(
+        "api-grant-aggregate",
+        "/api/v1/grants/{grant}/aggregate?group_by=module",
+        API_REQUESTER_ONLY,
+    ),
+    Row("api-grant-access-events", "/api/v1/grants/{grant}/access-events/", API_REQUESTER_ONLY),
     Row("admin", "/admin/", (302, 302, 302, 302, 302, 302, 302, 302, 200)),
     # Last: it ends the session.
     Row("logout", "/accounts/logout/", _all(302, 302), method="post"),
@@ -301,12 +323,28 @@ def _request_flow(users, dataset, purpose) -> dict:
     )
     grant = approved.grants.get()
     notification = Notification.objects.filter(user=analyst).first()
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from analytics.models import ExtractFile
+
+    extract = ExtractFile(
+        grant=grant,
+        owner=analyst,
+        dataset=dataset,
+        rows=1,
+        status="ready",
+        expires_at=timezone.now() + datetime.timedelta(hours=24),
+    )
+    extract.file.save("extract.csv", ContentFile(b"pseudonym,module\nabc,AAA\n"), save=False)
+    extract.save()
     return {
         "draft": draft.pk,
         "review": review.pk,
         "waiting": waiting.pk,
         "approved": approved.pk,
         "grant": grant.pk,
+        "extract": extract.pk,
         "notification": notification.pk,
         "rule": "learning-firewall",
     }
