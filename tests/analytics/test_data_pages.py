@@ -225,6 +225,11 @@ def test_another_analyst_gets_404_everywhere():
     assert other.post(reverse("grant-download", args=[grant.pk])).status_code == 404
     assert other.get(reverse("extract-detail", args=[extract.pk])).status_code == 404
     assert other.get(reverse("extract-file", args=[extract.pk])).status_code == 404
+    assert other.get(reverse("grant-detail", args=[grant.pk])).status_code == 404
+    revoke = other.post(reverse("grant-revoke", args=[grant.pk]), {"reason": "mine now"})
+    assert revoke.status_code == 404
+    grant.refresh_from_db()
+    assert grant.status == "active"
     assert _events() == 0
     # The owner, by contrast, gets the file.
     assert _client(analyst).get(reverse("extract-file", args=[extract.pk])).status_code == 200
