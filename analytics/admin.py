@@ -32,8 +32,8 @@ class AnalyticsRequestAdmin(GovernedAdmin):
     filter_horizontal = ["fields"]
 
 
-class ReadOnlyAdmin(GovernedAdmin):
-    """Review records are written by the flow's services only."""
+class ReadOnlyMixin:
+    """Written by the flow's services only: the admin reads."""
 
     def has_add_permission(self, request):
         return False
@@ -43,6 +43,10 @@ class ReadOnlyAdmin(GovernedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, GovernedAdmin):
+    """Review records, with their history and object permissions, read-only."""
 
 
 @admin.register(RequestVersion)
@@ -96,22 +100,13 @@ class GrantAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin):
+class AccessEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Append-only: read here, never changed or deleted (PostgreSQL refuses both)."""
 
     list_display = ["at", "kind", "user", "grant", "dataset", "people", "rows"]
     list_filter = ["kind"]
     list_select_related = ["user", "grant", "dataset"]
     readonly_fields = [f.name for f in AccessEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ExtractFile)
