@@ -196,18 +196,8 @@ def _log(
     """Write the access event, naming the fields that left, and, set-based, one subject
     row per person it included. Nothing is ever updated afterwards (append-only)."""
     people = subjects.values("person_id").distinct()
-    if released is None:
-        released = [f.name for f in scope.extract_fields]
-    event = AccessEvent.objects.create(
-        grant=scope.grant,
-        user=scope.user,
-        kind=kind,
-        dataset=scope.dataset,
-        field_names=released,
-        output_level=scope.output_level,
-        people=people.count(),
-        rows=rows,
-        detail=detail or {},
+    event = _event_create(
+        scope, kind, people=people.count(), rows=rows, detail=detail, released=released
     )
     sql, params = people.query.sql_with_params()
     with connection.cursor() as cursor:
@@ -237,16 +227,27 @@ def _log_in_one_pass(scope: Scope, kind: str, records: QuerySet) -> AccessEvent:
             [*params, event_id],
         )
         people, rows = cursor.fetchone()
+    return _event_create(scope, kind, people=people, rows=rows, pk=event_id)
+
+
+def _event_create(
+    scope: Scope, kind: str, *, people: int, rows: int, detail=None, released=None, pk=None
+) -> AccessEvent:
+    """The event row, written once and complete: the table refuses later updates.
+    ``released`` names the fields that left (by default the extract's columns)."""
+    if released is None:
+        released = [f.name for f in scope.extract_fields]
     return AccessEvent.objects.create(
-        pk=event_id,
+        pk=pk,
         grant=scope.grant,
         user=scope.user,
         kind=kind,
         dataset=scope.dataset,
-        field_names=[f.name for f in scope.extract_fields],
+        field_names=released,
         output_level=scope.output_level,
         people=people,
         rows=rows,
+        detail=detail or {},
     )
 
 

@@ -8,8 +8,6 @@ not granted is a 400 naming it (and nothing is logged).
 
 from __future__ import annotations
 
-import datetime
-
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import transaction
@@ -18,13 +16,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import access
-from .models import AccessKind, ExtractFile, OutputLevel
+from . import access, selectors, services
+from .models import AccessKind, OutputLevel
 from .tasks import ExtractStatus, extract_prepare_task, extract_progress_key
 
 # Above this many rows an extract is prepared by a Celery task instead of streamed.
 INLINE_EXTRACT_MAX_ROWS = 100_000
-EXTRACT_LIFETIME = datetime.timedelta(hours=24)
 
 
 def _dataset_slugs(grant) -> list[str]:
@@ -112,19 +109,6 @@ def grant_aggregate(request, pk):
     return render(request, template, context)
 
 
-def _extract_file_create(*, owner, scope) -> ExtractFile:
-    """A prepared extract belongs to the one who asked and lives for 24 hours."""
-    extract = ExtractFile(
-        grant=scope.grant,
-        owner=owner,
-        dataset=scope.dataset,
-        expires_at=timezone.now() + EXTRACT_LIFETIME,
-    )
-    extract.full_clean(exclude=["file"])
-    extract.save()
-    return extract
-
-
 @login_required
 @require_POST
 def grant_download(request, pk):
@@ -143,26 +127,15 @@ def grant_download(request, pk):
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
     with transaction.atomic():
-        extract = _extract_file_create(owner=request.user, scope=scope)
+        extract = services.extract_file_create(actor=request.user, scope=scope)
         extract_prepare_task.delay_on_commit(extract.pk)
     return redirect("extract-detail", pk=extract.pk)
-
-
-def _extract_for_owner(user, pk) -> ExtractFile:
-    extract = (
-        ExtractFile.objects.select_related("grant__request", "dataset")
-        .filter(pk=pk, owner=user)
-        .first()
-    )
-    if extract is None:
-        raise Http404("No such extract.")
-    return extract
 
 
 @login_required
 @require_GET
 def extract_detail(request, pk):
-    extract = _extract_for_owner(request.user, pk)
+    extract = selectors.extract_get_for_owner(user=request.user, pk=pk)
     progress = cache.get(extract_progress_key(extract.pk)) or {}
     context = {
         "extract": extract,
@@ -181,7 +154,7 @@ def extract_detail(request, pk):
 @login_required
 @require_GET
 def extract_file(request, pk):
-    extract = _extract_for_owner(request.user, pk)
+    extract = selectors.extract_get_for_owner(user=request.user, pk=pk)
     if (
         extract.expires_at <= timezone.now()
         or extract.status != ExtractStatus.READY

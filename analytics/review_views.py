@@ -14,20 +14,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from governance import history
-from governance.models import CommitteeMembership, Dataset, Notification, Role, Rule, Seat
+from governance.models import Dataset, Notification, Role, Rule
 from governance.permissions import has_role
 from governance.permissions import objects_for_user as governance_objects
 from governance.services import registry
 from governance.services.notifications import notification_mark_read
-from governance.views import NOT_SAVED, _submit
+from governance.views import NOT_SAVED, form_submit
 
 from . import selectors, services
-from .models import GrantStatus, Outcome, Vote, VoteChoice
+from .models import GrantStatus, Outcome
 from .permissions import user_can
 from .review_forms import (
     OBLIGATIONS_PREFIX,
@@ -42,36 +41,11 @@ from .review_forms import (
 # --- queues ---------------------------------------------------------------------------
 
 
-def _queue_rows(requests, user) -> list:
-    """The current round's findings, the user's own vote and seat, as annotations (no N+1)."""
-    current = Q(findings__round=F("round"))
-    chair = CommitteeMembership.objects.filter(
-        committee=OuterRef("committee"), user=user, seat=Seat.CHAIR
-    )
-    rows = list(
-        requests.annotate(
-            finding_count=Count("findings", filter=current, distinct=True),
-            blocking_now=Count(
-                "findings", filter=current & Q(findings__severity="block"), distinct=True
-            ),
-            my_vote=Subquery(
-                Vote.objects.filter(request=OuterRef("pk"), round=OuterRef("round"), member=user)
-                .order_by()
-                .values("choice")[:1]
-            ),
-            is_chair=Exists(chair),
-        )
-    )
-    for row in rows:
-        row.my_vote_label = VoteChoice(row.my_vote).label if row.my_vote else ""
-    return rows
-
-
 @login_required
 def steward_queue(request):
     if not has_role(request.user, Role.STEWARD):
         raise PermissionDenied
-    requests = _queue_rows(selectors.steward_queue(user=request.user), request.user)
+    requests = selectors.queue_rows(selectors.steward_queue(user=request.user), user=request.user)
     return render(request, "analytics/steward_queue.html", {"requests": requests})
 
 
@@ -79,7 +53,7 @@ def steward_queue(request):
 def committee_queue(request):
     if not (has_role(request.user, Role.COMMITTEE) or request.user.memberships.exists()):
         raise PermissionDenied
-    requests = _queue_rows(selectors.committee_queue(user=request.user), request.user)
+    requests = selectors.queue_rows(selectors.committee_queue(user=request.user), user=request.user)
     return render(request, "analytics/committee_queue.html", {"requests": requests})
 
 
@@ -109,7 +83,7 @@ def request_signoff(request, pk):
     ]
     form = SignoffForm(request.POST or None, datasets=datasets)
     write = partial(services.signoff_record, actor=request.user, request=analytics_request)
-    signoff = _submit(request, form, write)
+    signoff = form_submit(request, form, write)
     if signoff is not NOT_SAVED:
         if signoff.approve:
             messages.success(request, f"Signed off the use of {signoff.dataset.name}.")
@@ -139,7 +113,7 @@ def request_vote(request, pk):
     analytics_request = selectors.request_get_for_user(user=request.user, pk=pk, action="vote")
     form = VoteForm(request.POST or None)
     write = partial(services.vote_cast, actor=request.user, request=analytics_request)
-    vote = _submit(request, form, write)
+    vote = form_submit(request, form, write)
     if vote is not NOT_SAVED:
         messages.success(request, f"Your vote is recorded: {vote.get_choice_display().lower()}.")
         return redirect(analytics_request)
@@ -167,7 +141,7 @@ def request_decide(request, pk):
             request=analytics_request,
             obligations=obligations.obligations() if data is not None and with_rows else [],
         )
-        decision = _submit(request, form, write)
+        decision = form_submit(request, form, write)
         if decision is not NOT_SAVED:
             messages.success(
                 request, f"Decision recorded: {decision.get_outcome_display().lower()}."
@@ -217,7 +191,7 @@ def grant_detail(request, pk):
 def grant_revoke(request, pk):
     grant = selectors.grant_get_for_user(user=request.user, pk=pk, action="revoke")
     form = GrantRevokeForm(request.POST)
-    revoked = _submit(
+    revoked = form_submit(
         request, form, partial(services.grant_revoke, actor=request.user, grant=grant)
     )
     if revoked is not NOT_SAVED:
@@ -270,7 +244,9 @@ def rule_edit(request, slug):
         raise PermissionDenied
     rule = get_object_or_404(Rule, slug=slug)
     form = RuleForm(request.POST or None, instance=rule)
-    changed = _submit(request, form, partial(registry.rule_update, actor=request.user, rule=rule))
+    changed = form_submit(
+        request, form, partial(registry.rule_update, actor=request.user, rule=rule)
+    )
     if changed is not NOT_SAVED:
         messages.success(request, f"Rule “{rule.name}” saved." if changed else "Nothing changed.")
         return redirect("rule-list")

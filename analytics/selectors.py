@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 
 from governance import history
-from governance.models import Dataset, Field
+from governance.models import CommitteeMembership, Dataset, Field, Seat
 
 from .models import (
     AnalyticsRequest,
     Decision,
+    ExtractFile,
     Finding,
     Grant,
     RequestStatus,
     RequestVersion,
     StewardSignoff,
     Vote,
+    VoteChoice,
 )
 from .permissions import objects_for_user, user_can
 from .services import version_differences
@@ -68,6 +70,44 @@ def committee_queue(*, user) -> QuerySet[AnalyticsRequest]:
         .annotate(votes_cast=Count("votes", filter=Q(votes__round=F("round")), distinct=True))
         .order_by("created_at", "id")
     )
+
+
+def queue_rows(requests: QuerySet, *, user) -> list[AnalyticsRequest]:
+    """A queue's requests with the current round's findings, the user's own vote and
+    whether they chair the committee, as annotations (no query per row)."""
+    current = Q(findings__round=F("round"))
+    chair = CommitteeMembership.objects.filter(
+        committee=OuterRef("committee"), user=user, seat=Seat.CHAIR
+    )
+    rows = list(
+        requests.annotate(
+            finding_count=Count("findings", filter=current, distinct=True),
+            blocking_now=Count(
+                "findings", filter=current & Q(findings__severity="block"), distinct=True
+            ),
+            my_vote=Subquery(
+                Vote.objects.filter(request=OuterRef("pk"), round=OuterRef("round"), member=user)
+                .order_by()
+                .values("choice")[:1]
+            ),
+            is_chair=Exists(chair),
+        )
+    )
+    for row in rows:
+        row.my_vote_label = VoteChoice(row.my_vote).label if row.my_vote else ""
+    return rows
+
+
+def extract_get_for_owner(*, user, pk: int) -> ExtractFile:
+    """A prepared extract of the user's own (404 for anyone else's, or a missing one)."""
+    extract = (
+        ExtractFile.objects.select_related("grant__request", "dataset")
+        .filter(pk=pk, owner=user)
+        .first()
+    )
+    if extract is None:
+        raise Http404("No such extract.")
+    return extract
 
 
 def request_detail(*, user, pk: int) -> AnalyticsRequest:

@@ -690,3 +690,24 @@ def obligations_flag_overdue(*, today: datetime.date | None = None, actor=None) 
             )
         flagged += 1
     return flagged
+
+
+# --- prepared extracts ------------------------------------------------------------------
+
+EXTRACT_LIFETIME = datetime.timedelta(hours=24)
+
+
+def extract_file_create(*, actor, scope):
+    """Register a large extract to prepare. Rule: it belongs to the one who asked (the
+    grantee, through the scope) and can be downloaded for 24 hours."""
+    from .models import ExtractFile
+
+    extract = ExtractFile(
+        grant=scope.grant,
+        owner=actor,
+        dataset=scope.dataset,
+        expires_at=timezone.now() + EXTRACT_LIFETIME,
+    )
+    extract.full_clean(exclude=["file"])
+    extract.save()
+    return extract

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from governance.models import Dataset, RuleSeverity
 from governance.permissions import objects_for_user as governance_objects_for_user
-from governance.views import NOT_SAVED, _submit
+from governance.views import NOT_SAVED, form_submit
 
 from . import selectors, services
 from .forms import RequestForm, WithdrawForm
@@ -103,7 +103,7 @@ def _form_page(request, form: RequestForm, analytics_request=None, findings=None
 def request_create(request):
     _require_analyst(request.user)
     form = RequestForm(_posted(request), datasets=selectors.requestable_fields(user=request.user))
-    created = _submit(request, form, partial(services.request_create, actor=request.user))
+    created = form_submit(request, form, partial(services.request_create, actor=request.user))
     if created is not NOT_SAVED:
         messages.success(request, f"Request “{created.title}” saved as a draft.")
         return redirect(created)
@@ -137,7 +137,7 @@ def request_edit(request, pk):
         instance=analytics_request,
     )
     update = partial(services.request_update, actor=request.user, request=analytics_request)
-    changed = _submit(request, form, update)
+    changed = form_submit(request, form, update)
     if changed is not NOT_SAVED:
         messages.success(
             request, "Saved; the rules checked it again." if changed else "Nothing changed."
@@ -326,7 +326,7 @@ def request_withdraw(request, pk):
     analytics_request = selectors.request_get_for_user(user=request.user, pk=pk, action="withdraw")
     form = WithdrawForm(_posted(request))
     withdraw = partial(services.request_withdraw, actor=request.user, request=analytics_request)
-    done = _submit(request, form, lambda confirm: withdraw())
+    done = form_submit(request, form, lambda confirm: withdraw())
     if done is not NOT_SAVED:
         messages.success(request, f"Request “{analytics_request.title}” withdrawn.")
         return redirect(analytics_request)

@@ -49,7 +49,7 @@ def _form_errors_from(exc: ValidationError, form):
 NOT_SAVED = object()
 
 
-def _submit(request, form, write, *, drop=frozenset()):
+def form_submit(request, form, write, *, drop=frozenset()):
     """Call ``write(**cleaned_data)`` for a valid POST and return what it returns.
 
     A rule the service enforces (ValidationError) becomes a form error, like a bad
@@ -132,7 +132,7 @@ def dataset_list(request):
 def dataset_create(request):
     _require(request.user, "add", Dataset)
     form = DatasetForm(request.POST or None)
-    dataset = _submit(request, form, partial(registry.dataset_create, actor=request.user))
+    dataset = form_submit(request, form, partial(registry.dataset_create, actor=request.user))
     if dataset is not NOT_SAVED:
         messages.success(request, f"Dataset “{dataset.name}” registered.")
         return redirect(dataset)
@@ -161,7 +161,7 @@ def dataset_edit(request, slug):
     dataset = selectors.dataset_get_for_user(user=request.user, slug=slug, action="change")
     form = DatasetForm(request.POST or None, instance=dataset)
     update = partial(registry.dataset_update, actor=request.user, dataset=dataset)
-    changed = _submit(request, form, update, drop={"slug"})
+    changed = form_submit(request, form, update, drop={"slug"})
     if changed is not NOT_SAVED:
         messages.success(request, "Dataset saved." if changed else "Nothing changed.")
         return redirect(dataset)
@@ -174,7 +174,7 @@ def field_create(request, slug):
     dataset = selectors.dataset_get_for_user(user=request.user, slug=slug, action="change")
     form = FieldForm(request.POST or None, dataset=dataset)
     create = partial(registry.field_create, actor=request.user, dataset=dataset)
-    field = _submit(request, form, create)
+    field = form_submit(request, form, create)
     if field is not NOT_SAVED:
         messages.success(request, f"Field “{field.name}” added.")
         return redirect(dataset)
@@ -190,7 +190,7 @@ def field_edit(request, slug, name):
     )
     form = FieldForm(request.POST or None, dataset=dataset, instance=field)
     update = partial(registry.field_update, actor=request.user, field=field)
-    changed = _submit(request, form, update, drop={"name"})
+    changed = form_submit(request, form, update, drop={"name"})
     if changed is not NOT_SAVED:
         messages.success(request, "Field saved." if changed else "Nothing changed.")
         return redirect(dataset)
@@ -254,7 +254,7 @@ def purpose_list(request):
 def purpose_create(request):
     _require(request.user, "add", Purpose)
     form = PurposeForm(request.POST or None)
-    purpose = _submit(request, form, partial(registry.purpose_create, actor=request.user))
+    purpose = form_submit(request, form, partial(registry.purpose_create, actor=request.user))
     if purpose is not NOT_SAVED:
         messages.success(request, f"Purpose “{purpose.name}” registered.")
         return redirect(purpose)
@@ -282,7 +282,7 @@ def purpose_edit(request, slug):
     purpose = selectors.purpose_get_for_user(user=request.user, slug=slug, action="change")
     form = PurposeForm(request.POST or None, instance=purpose)
     update = partial(registry.purpose_update, actor=request.user, purpose=purpose)
-    changed = _submit(request, form, update, drop={"slug"})
+    changed = form_submit(request, form, update, drop={"slug"})
     if changed is not NOT_SAVED:
         messages.success(request, "Purpose saved." if changed else "Nothing changed.")
         return redirect(purpose)
@@ -309,7 +309,7 @@ def policy_list(request):
 def policy_create(request):
     _require(request.user, "add", Policy)
     form = PolicyForm(request.POST or None, initial={"owner": request.user})
-    policy = _submit(request, form, partial(registry.policy_create, actor=request.user))
+    policy = form_submit(request, form, partial(registry.policy_create, actor=request.user))
     if policy is not NOT_SAVED:
         messages.success(request, f"Policy “{policy.title}” recorded.")
         return redirect(policy)
@@ -336,7 +336,7 @@ def policy_edit(request, slug):
     policy = selectors.policy_get_for_user(user=request.user, slug=slug, action="change")
     form = PolicyForm(request.POST or None, instance=policy)
     update = partial(registry.policy_update, actor=request.user, policy=policy)
-    changed = _submit(request, form, update, drop={"slug"})
+    changed = form_submit(request, form, update, drop={"slug"})
     if changed is not NOT_SAVED:
         messages.success(request, "Policy saved." if changed else "Nothing changed.")
         return redirect(policy)
