@@ -6,3 +6,14 @@ class AnalyticsConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "analytics"
+
+    def ready(self):
+        # The consent app asks "who used my data?" and announces withdrawals; this app
+        # answers and listens (imports point one way: consent never imports analytics).
+        from consent import uses
+        from consent.signals import consent_withdrawn
+
+        from .uses import AccessLogUses, notify_grant_holders
+
+        uses.register(AccessLogUses())
+        consent_withdrawn.connect(notify_grant_holders, dispatch_uid="analytics-consent-withdrawn")

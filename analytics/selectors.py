@@ -231,7 +231,9 @@ def access_events_for_person(*, person_id: int):
         .prefetch_related(
             Prefetch(
                 "grant",
-                queryset=Grant.objects.select_related("request__purpose", "decision"),
+                queryset=Grant.objects.select_related(
+                    "request__purpose", "request__requester", "request__committee", "decision"
+                ),
             ),
             Prefetch("user", queryset=User.objects.only("id", "email", "full_name")),
             "dataset",

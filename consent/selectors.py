@@ -1,12 +1,25 @@
-"""The one question the governed access layer asks about consent."""
+"""Reads of the consent app: the access layer's consent question, the person's own
+pages (always found from the login), and the stewards' and committees' queues."""
 
 from __future__ import annotations
 
-from django.db.models import Q
+from dataclasses import dataclass
 
-from governance.models import LegalBasis, Purpose
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, When, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404
 
-from .models import Consent, ConsentState
+from governance.models import Dataset, Field, LegalBasis, Person, Purpose, Record, User
+
+from .models import (
+    Consent,
+    ConsentReceipt,
+    ConsentState,
+    Correction,
+    Objection,
+    RequestStatus,
+    SubjectExport,
+)
 
 
 def consent_filter(*, purpose: Purpose, person_field: str = "person_id") -> Q:
@@ -23,3 +36,207 @@ def consent_filter(*, purpose: Purpose, person_field: str = "person_id") -> Q:
         purpose=purpose, state__in=[ConsentState.WITHDRAWN, ConsentState.REFUSED]
     )
     return ~Q(**{f"{person_field}__in": refused.values("person_id")})
+
+
+# --- the person's own pages: every read starts from the login, never from an id ------
+
+
+def person_of(user) -> Person | None:
+    """The person the login is linked to, or None: the only way "me" pages find a person."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Person.objects.filter(user=user).first()
+
+
+@dataclass
+class Holding:
+    """One dataset that holds records about the person, with the first of them."""
+
+    dataset: Dataset
+    count: int
+    records: list[Record]
+
+    @property
+    def fields(self) -> list[Field]:
+        return self.dataset.visible_fields
+
+    @property
+    def rows(self) -> list[tuple[Record, list[tuple[Field, object]]]]:
+        return [(r, [(f, r.values.get(f.name)) for f in self.fields]) for r in self.records]
+
+
+def _datasets_with_metadata() -> QuerySet[Dataset]:
+    return Dataset.objects.prefetch_related(
+        Prefetch(
+            "fields", queryset=Field.objects.order_by("position", "name"), to_attr="visible_fields"
+        ),
+        Prefetch("purposes", queryset=Purpose.objects.order_by("name")),
+        Prefetch("stewards", queryset=User.objects.only("id", "email", "full_name")),
+        "tags",
+    )
+
+
+def holdings_for(*, person: Person, per_dataset: int | None = 20) -> list[Holding]:
+    """Every dataset holding records about the person, each with its fields, purposes,
+    stewards and the person's first ``per_dataset`` records (all when None), in five
+    queries whatever the sizes. Records are found through the (dataset, person) index,
+    one range per dataset: the record table has no index on person alone."""
+    dataset_ids = list(Dataset.objects.values_list("pk", flat=True))
+    mine = Record.objects.filter(dataset_id__in=dataset_ids, person_id=person.pk)
+    counts = dict(
+        mine.order_by()
+        .values_list("dataset_id")
+        .annotate(n=Count("pk"))
+        .values_list("dataset_id", "n")
+    )
+    if not counts:
+        return []
+    records = mine.filter(dataset_id__in=list(counts)).only("id", "dataset_id", "values")
+    if per_dataset is not None:
+        records = records.annotate(
+            n=Window(RowNumber(), partition_by=[F("dataset_id")], order_by=F("id").asc())
+        ).filter(n__lte=per_dataset)
+    by_dataset: dict[int, list[Record]] = {}
+    for record in records.order_by("dataset_id", "id"):
+        by_dataset.setdefault(record.dataset_id, []).append(record)
+    datasets = _datasets_with_metadata().filter(pk__in=list(counts)).order_by("name")
+    return [Holding(d, counts[d.pk], by_dataset.get(d.pk, [])) for d in datasets]
+
+
+def holding_of(*, person: Person, slug: str) -> Holding:
+    """One dataset's records about the person, all of them; 404 if it holds none."""
+    dataset = _datasets_with_metadata().filter(slug=slug).first()
+    if dataset is None:
+        raise Http404("No such dataset holds data about you.")
+    records = list(
+        Record.objects.filter(dataset_id=dataset.pk, person_id=person.pk)
+        .only("id", "dataset_id", "values")
+        .order_by("id")
+    )
+    if not records:
+        raise Http404("No such dataset holds data about you.")
+    return Holding(dataset, len(records), records)
+
+
+def record_field_of(*, person: Person, record_id: int, field_name: str) -> tuple[Record, Field]:
+    """A value held about the person, to correct: 404 unless the record is theirs."""
+    record = (
+        Record.objects.filter(pk=record_id, person_id=person.pk).select_related("dataset").first()
+    )
+    field = (
+        Field.objects.filter(dataset_id=record.dataset_id, name=field_name).first()
+        if record is not None
+        else None
+    )
+    if record is None or field is None:
+        raise Http404("No such value is held about you.")
+    return record, field
+
+
+@dataclass
+class ConsentRow:
+    """A consent-based purpose and where the person stands on it."""
+
+    purpose: Purpose
+    consent: Consent | None
+
+    @property
+    def state(self) -> str:
+        return self.consent.state if self.consent else "not_asked"
+
+    @property
+    def state_label(self) -> str:
+        return self.consent.get_state_display() if self.consent else "Not asked"
+
+    @property
+    def is_given(self) -> bool:
+        return self.state == ConsentState.GIVEN
+
+    @property
+    def outdated(self) -> bool:
+        """Given to an older version of the text than the current one."""
+        return self.is_given and self.consent.text_version < self.purpose.consent_version
+
+
+def consents_for(*, person: Person) -> list[ConsentRow]:
+    """Every purpose based on consent, and every other purpose the person has answered
+    (a refusal or withdrawal counts whatever the basis), in two queries."""
+    consents = {c.purpose_id: c for c in Consent.objects.filter(person=person)}
+    purposes = Purpose.objects.filter(
+        Q(legal_basis=LegalBasis.CONSENT) | Q(pk__in=list(consents))
+    ).order_by("name")
+    return [ConsentRow(p, consents.get(p.pk)) for p in purposes]
+
+
+def consent_row_of(*, person: Person, slug: str) -> ConsentRow:
+    purpose = Purpose.objects.filter(slug=slug, legal_basis=LegalBasis.CONSENT).first()
+    if purpose is None:
+        raise Http404("No such purpose asks for consent.")
+    return ConsentRow(purpose, Consent.objects.filter(person=person, purpose=purpose).first())
+
+
+def receipts_for(*, person: Person) -> QuerySet[ConsentReceipt]:
+    return ConsentReceipt.objects.filter(person=person).select_related("purpose")
+
+
+def receipt_of(*, person: Person, pk) -> ConsentReceipt:
+    receipt = receipts_for(person=person).filter(pk=pk).first()
+    if receipt is None:
+        raise Http404("No such receipt.")
+    return receipt
+
+
+def corrections_for(*, person: Person) -> QuerySet[Correction]:
+    return Correction.objects.filter(person=person).select_related("dataset", "field")
+
+
+def objections_for(*, person: Person) -> QuerySet[Objection]:
+    return Objection.objects.filter(person=person).select_related("committee")
+
+
+def exports_for(*, person: Person) -> QuerySet[SubjectExport]:
+    return SubjectExport.objects.filter(person=person)
+
+
+def export_of(*, person: Person, pk: int) -> SubjectExport:
+    export = exports_for(person=person).filter(pk=pk).first()
+    if export is None:
+        raise Http404("No such export.")
+    return export
+
+
+# --- the stewards' and committees' queues --------------------------------------------
+
+
+def correction_queue(*, user) -> QuerySet[Correction]:
+    """Corrections to datasets the user stewards, open ones first, then recent answers."""
+    return (
+        Correction.objects.filter(dataset__stewards=user)
+        .exclude(person__user=user)
+        .select_related("dataset", "field", "person", "decided_by")
+        .order_by(Case(When(status=RequestStatus.OPEN, then=0), default=1), "created_at", "id")
+    )
+
+
+def correction_for_steward(*, user, pk: int) -> Correction:
+    correction = correction_queue(user=user).filter(pk=pk).first()
+    if correction is None:
+        raise Http404("No such correction.")
+    return correction
+
+
+def objection_queue(*, user) -> QuerySet[Objection]:
+    """Objections and feedback before the committees the user sits on."""
+    return (
+        Objection.objects.filter(committee__memberships__user=user)
+        .exclude(person__user=user)
+        .select_related("committee", "person", "answered_by")
+        .order_by(Case(When(status=RequestStatus.OPEN, then=0), default=1), "created_at", "id")
+    )
+
+
+def objection_for_member(*, user, pk: int) -> Objection:
+    objection = objection_queue(user=user).filter(pk=pk).first()
+    if objection is None:
+        raise Http404("No such objection.")
+    return objection

@@ -160,6 +160,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.extracts_purge_task",
         "schedule": crontab(minute=30),
     },
+    "exports-purge": {
+        "task": "consent.tasks.exports_purge_task",
+        "schedule": crontab(hour=3, minute=0),
+    },
 }
 
 if REDIS_URL:
@@ -202,6 +206,8 @@ CUSTOS_ORGANISATION = env.str("CUSTOS_ORGANISATION", default="Custos demo organi
 CUSTOS_SITE_URL = env.str("CUSTOS_SITE_URL", default="http://127.0.0.1:8000")
 # How many rows an import validates and writes per batch.
 CUSTOS_IMPORT_BATCH_SIZE = env.int("CUSTOS_IMPORT_BATCH_SIZE", default=5000)
+# How long a person's subject access export stays downloadable.
+CUSTOS_EXPORT_KEEP_DAYS = env.int("CUSTOS_EXPORT_KEEP_DAYS", default=7)
 
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"

@@ -87,6 +87,7 @@ def test_beat_schedules_each_periodic_task():
         "analytics.tasks.grants_warn_expiring_task",
         "analytics.tasks.obligations_flag_overdue_task",
         "analytics.tasks.extracts_purge_task",
+        "consent.tasks.exports_purge_task",
     }
     assert scheduled <= set(app.tasks)
 

@@ -1,0 +1,3 @@
+"""The person's own API: /api/v1/me/…"""
+
+urlpatterns = []

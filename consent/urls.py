@@ -1,0 +1,3 @@
+"""The person's own pages, and the stewards' and committees' queues."""
+
+urlpatterns = []
