@@ -82,6 +82,11 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Imports hold a write transaction for a while; wait for it instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+else:
+    # A new PostgreSQL connection per request costs more than most pages' queries
+    # (bench/mydata.py); keep it for a minute, checked before reuse.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "governance.User"
@@ -174,6 +179,8 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CUSTOS_CACHE_PREFIX", default="custos"),
         }
     }
+    # Sessions read from Redis, written through to the database: no query per page.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
