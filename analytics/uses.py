@@ -7,7 +7,6 @@ subject index; the receivers below react to consent withdrawals.
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.urls import reverse
 
 from consent.uses import Cursor, Use
@@ -51,11 +50,9 @@ def _use(event: AccessEvent) -> Use:
 
 class AccessLogUses:
     def for_person(self, *, person_id: int, before: Cursor | None, limit: int | None):
-        events = access_events_for_person(person_id=person_id)
-        if before is not None:
-            events = events.filter(Q(at__lt=before.at) | Q(at=before.at, pk__lt=before.event_id))
-        if limit is not None:
-            events = events[:limit]
+        events = access_events_for_person(
+            person_id=person_id, before_id=before.event_id if before else None, limit=limit
+        )
         return [_use(e) for e in events]
 
     def request_for_person(self, *, person_id: int, request_id: int):

@@ -40,21 +40,21 @@ class Use:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page of uses ends: the next page starts strictly before it."""
+    """Where a page of uses ends: the next page starts with the read logged before it."""
 
-    at: datetime.datetime
     event_id: int
 
     def encode(self) -> str:
-        return f"{self.at.isoformat()}_{self.event_id}"
+        return str(self.event_id)
 
     @classmethod
     def decode(cls, raw: str) -> Cursor | None:
-        at, _, event_id = (raw or "").rpartition("_")
+        """The cursor, or None if ``raw`` is not one (the caller says so and starts over)."""
         try:
-            return cls(datetime.datetime.fromisoformat(at), int(event_id))
-        except ValueError:
+            event_id = int(raw)
+        except (TypeError, ValueError):
             return None
+        return cls(event_id) if event_id > 0 else None
 
 
 class UsesProvider(Protocol):
