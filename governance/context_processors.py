@@ -1,29 +1,30 @@
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
 from django.utils.html import format_html
 
-from .models import CommitteeMembership, Dataset, Notification, Person, Policy, Purpose, Role, User
+from .models import CommitteeMembership, Dataset, Notification, Person, Policy, Purpose, Role
 from .permissions import has_role, roles_of, user_can
 
 
-def _committee_and_unread(user) -> tuple[bool, int]:
-    """Whether the user sits on a committee, and their unread notifications: one query."""
-    unread = (
-        Notification.objects.filter(user=OuterRef("pk"), read_at__isnull=True)
-        .order_by()
-        .values("user")
-        .annotate(n=Count("pk"))
-        .values("n")
+def _flags_sql() -> str:
+    return (
+        "SELECT"  # noqa: S608 - table names from the models, values as parameters
+        f" EXISTS (SELECT 1 FROM {CommitteeMembership._meta.db_table} WHERE user_id = %s),"
+        f" EXISTS (SELECT 1 FROM {Person._meta.db_table} WHERE user_id = %s),"
+        f" (SELECT COUNT(*) FROM {Notification._meta.db_table}"
+        "   WHERE user_id = %s AND read_at IS NULL)"
     )
-    row = (
-        User.objects.filter(pk=user.pk)
-        .values_list(
-            Exists(CommitteeMembership.objects.filter(user=OuterRef("pk"))),
-            Coalesce(Subquery(unread, output_field=IntegerField()), 0),
-        )
-        .first()
-    )
-    return row if row is not None else (False, 0)
+
+
+def _committee_person_unread(user) -> tuple[bool, bool, int]:
+    """Whether the user sits on a committee, whether the login is linked to a person
+    (a data subject, who has "my data" pages), and their unread notifications: one query.
+
+    Plain SQL because it runs on every page: building the equivalent ORM query (two
+    EXISTS and a COUNT subquery) costs several times more than running it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_flags_sql(), [user.pk] * 3)
+        committee, person, unread = cursor.fetchone()
+    return bool(committee), bool(person), unread or 0
 
 
 def navigation(request):
@@ -31,9 +32,11 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    on_committee, unread = _committee_and_unread(user)
-    items = [
-        ("dashboard", "Dashboard"),
+    on_committee, has_person, unread = _committee_person_unread(user)
+    items = [("dashboard", "Dashboard")]
+    if has_person:
+        items.append(("my-data", "My data"))
+    items += [
         ("dataset-list", "Catalogue"),
         ("purpose-list", "Purposes"),
         ("policy-list", "Policies"),
@@ -44,8 +47,10 @@ def navigation(request):
         items.append(("request-list", "My requests"))
     if has_role(user, Role.STEWARD):
         items.append(("steward-queue", "Sign-offs"))
+        items.append(("correction-queue", "Corrections"))
     if on_committee:
         items.append(("committee-queue", "Committee"))
+        items.append(("objection-queue", "Objections"))
     items.append(("rule-list", "Rules"))
     items.append(
         (
@@ -63,6 +68,7 @@ def navigation(request):
         "nav_roles": sorted(roles_of(user)),
         "nav_admin": user.is_staff,
         "nav_unread": unread,
+        "nav_has_person": has_person,
         "nav_can": {
             "add_dataset": user_can(user, "add", Dataset),
             "add_purpose": user_can(user, "add", Purpose),

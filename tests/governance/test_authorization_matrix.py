@@ -54,6 +54,9 @@ REQUEST_VISIBLE = (302, 404, 200, 404, 200, 200, 200, 200, 200)
 REQUESTER_ONLY = (302, 404, 404, 404, 200, 404, 404, 404, 404)
 API_REQUEST_VISIBLE = (401, 404, 200, 404, 200, 200, 200, 200, 200)
 API_REQUESTER_ONLY = (401, 404, 404, 404, 200, 404, 404, 404, 404)
+ME_OBJECT = (302, 200, 404, 404, 404, 404, 404, 404, 404)
+ME_POST = (302, 302, 404, 404, 404, 404, 404, 404, 404)
+API_ME = (401, 200, 404, 404, 404, 404, 404, 404, 404)
 
 ROWS = [
     Row("dashboard", "/", _all(302, 200)),
@@ -231,6 +234,50 @@ ROWS = [
         API_REQUESTER_ONLY,
     ),
     Row("api-grant-access-events", "/api/v1/grants/{grant}/access-events/", API_REQUESTER_ONLY),
+    # --- consent and "my data" (issue 5): only the learner's login is linked to a person
+    # (S1); a login linked to none sees the overview pages with an explanation, and its
+    # object URLs answer 404.
+    Row("my-data", "/me/", _all(302, 200)),
+    Row("my-dataset", "/me/data/{active}/", ME_OBJECT),
+    Row("my-dataset", "/me/data/{draft_dataset}/", _all(302, 404), label="holds nothing"),
+    Row("my-uses", "/me/uses/", _all(302, 200)),
+    Row("my-consents", "/me/consents/", _all(302, 200)),
+    # Already given: a message and a redirect, nothing changed.
+    Row("consent-give", "/me/consents/{consent_purpose}/give/", ME_POST, method="post"),
+    Row("consent-give", "/me/consents/{consent_purpose}/give/", _all(302, 405), label="get"),
+    Row("consent-withdraw", "/me/consents/{consent_purpose}/withdraw/", ME_OBJECT),
+    Row("consent-withdraw", "/me/consents/{purpose}/withdraw/", _all(302, 404), label="no consent"),
+    Row("receipt-download", "/me/receipts/{receipt}/", ME_OBJECT),
+    Row("my-corrections", "/me/corrections/", _all(302, 200)),
+    Row("correction-create", "/me/corrections/new/{record}/module/", ME_OBJECT),
+    Row("my-objections", "/me/objections/", _all(302, 200)),
+    Row("objection-create", "/me/objections/new/", ME_OBJECT),
+    Row("my-export", "/me/export/", _all(302, 200)),
+    Row("my-export", "/me/export/", ME_POST, method="post"),
+    Row("export-download", "/me/export/{export}/json/", ME_OBJECT),
+    Row("export-download", "/me/export/{export}/html/", ME_OBJECT, label="html"),
+    Row("correction-queue", "/reviews/corrections/", (302, 403, 200, 200, 403, 403, 403, 403, 403)),
+    Row(
+        "correction-decide",
+        "/reviews/corrections/{correction}/",
+        (302, 404, 200, 404, 404, 404, 404, 404, 404),
+    ),
+    Row("objection-queue", "/reviews/objections/", (302, 403, 403, 403, 403, 200, 403, 403, 403)),
+    Row(
+        "objection-answer",
+        "/reviews/objections/{objection}/",
+        (302, 404, 404, 404, 404, 200, 404, 404, 404),
+    ),
+    Row("api-me-data", "/api/v1/me/data", API_ME),
+    Row("api-me-access-log", "/api/v1/me/access-log", API_ME),
+    Row("api-me-consents", "/api/v1/me/consents", API_ME),
+    Row(
+        "api-me-consents",
+        "/api/v1/me/consents",
+        (401, 400, 404, 404, 404, 404, 404, 404, 404),
+        method="post",
+    ),
+    Row("api-me-export", "/api/v1/me/export", API_ME),
     Row("admin", "/admin/", (302, 302, 302, 302, 302, 302, 302, 302, 200)),
     # Last: it ends the session.
     Row("logout", "/accounts/logout/", _all(302, 302), method="post"),
@@ -265,8 +312,10 @@ def world(db):
     )
     person = Person.objects.get(external_id="S1")
     flow = _request_flow(users, active, purpose)
+    me = _subject(users, person, active)
     placeholders = {
         **flow,
+        **me,
         "active": active.slug,
         "draft_dataset": draft.slug,
         "load": load.pk,
@@ -347,6 +396,43 @@ def _request_flow(users, dataset, purpose) -> dict:
         "extract": extract.pk,
         "notification": notification.pk,
         "rule": "learning-firewall",
+    }
+
+
+def _subject(users, person, dataset) -> dict:
+    """The learner's login is linked to S1, who consented to a purpose and has one of
+    everything: a receipt, a correction, an objection and a ready export."""
+    from consent import services as consent
+    from consent.tasks import subject_export_task
+    from governance.services import accounts
+
+    learner = users["learner"]
+    accounts.person_link_user(actor=None, person=person, user=learner)
+    consent_purpose = make_purpose(
+        users["steward"], legal_basis="consent", consent_text="You agree.", category="research"
+    )
+    receipt = consent.consent_give(actor=learner, person=person, purpose=consent_purpose)
+    record = person.records.get(dataset=dataset)
+    correction = consent.correction_propose(
+        actor=learner,
+        person=person,
+        record=record,
+        field=dataset.fields.get(name="module"),
+        proposed_value="BBB",
+        note="I took BBB.",
+    )
+    objection = consent.objection_file(
+        actor=learner, person=person, kind="feedback", message="Keep less."
+    )
+    export, _ = consent.export_request(actor=learner, person=person)
+    subject_export_task(export.pk)  # ready, as the worker leaves it
+    return {
+        "consent_purpose": consent_purpose.slug,
+        "receipt": receipt.pk,
+        "record": record.pk,
+        "correction": correction.pk,
+        "objection": objection.pk,
+        "export": export.pk,
     }
 
 
