@@ -8,6 +8,7 @@ import json
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from governance.models import Person
 
@@ -147,6 +148,37 @@ def report_json(report: dict) -> bytes:
     return json.dumps(report, indent=2, ensure_ascii=False, default=str).encode()
 
 
+# Keys of the report whose values are ISO 8601 timestamps, shown as dates on the page.
+_WHEN_KEYS = {
+    "generated_at",
+    "at",
+    "decided_at",
+    "changed_at",
+    "issued_at",
+    "proposed_at",
+    "filed_at",
+    "answered_at",
+}
+
+
+def _for_page(value, key: str = ""):
+    """A copy of the report with its timestamps as datetimes (for the ``date`` filter)."""
+    if isinstance(value, dict):
+        return {k: _for_page(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_for_page(v) for v in value]
+    if key in _WHEN_KEYS and isinstance(value, str):
+        return parse_datetime(value) or value
+    return value
+
+
 def render_html(report: dict) -> str:
     """A standalone printable page (no scripts, styles inline): opens from disk."""
-    return render_to_string("consent/export_print.html", {"report": report})
+    page = _for_page(report)
+    for dataset in page["datasets"]:
+        # Each record's values in the fields' order, for the table's columns.
+        dataset["rows"] = [
+            {"id": r["id"], "cells": [r["values"].get(f["name"]) for f in dataset["fields"]]}
+            for r in dataset["records"]
+        ]
+    return render_to_string("consent/export_print.html", {"report": page})

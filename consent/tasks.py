@@ -57,6 +57,9 @@ def subject_export_task(export_id: int) -> None:
         export.status = ExportStatus.READY
     except Exception:
         logger.exception("subject access export %s failed", export_id)
+        # Half a report is no report: whichever file was written goes.
+        export.json_file.delete(save=False)
+        export.html_file.delete(save=False)
         export.status = ExportStatus.FAILED
         export.error = "The export could not be prepared; ask again, or tell the DPO."
     export.finished_at = timezone.now()

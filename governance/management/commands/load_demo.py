@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from ...models import Clearance, Dataset, Policy, Role, User
+from ...models import Clearance, Dataset, Policy, Purpose, Record, Role, User
 from ...services.accounts import user_create
 from ...services.apply import apply_text
 from ...services.people import people_import
@@ -53,6 +53,8 @@ class Command(BaseCommand):
         self._records(steward)
         with transaction.atomic():
             self._requests(users)
+        with transaction.atomic():
+            self._learner(users)
         self.stdout.write(
             self.style.SUCCESS("Demo data loaded.") + " Logins (password "
             f"{DEMO_PASSWORD!r} for every one):"
@@ -126,6 +128,64 @@ class Command(BaseCommand):
             ["code_module", "age_band", "final_result"],
             "Support for mature students where they do worse.",
         )
+
+    def _learner(self, users: dict[str, User]) -> None:
+        """Something on every "My data" page for learner@example.org: consent given for
+        personal learning support, a read of their record through the demo grant, a
+        correction before the steward and an objection before the committee."""
+        from analytics import access
+        from analytics.models import AccessEvent, Grant
+        from consent import selectors, services, uses
+        from consent.models import Consent, Correction, Objection
+
+        learner = users["learner@example.org"]
+        person = selectors.person_of(learner)
+        if person is None:
+            return
+        support = Purpose.objects.get(slug="learning-support")
+        if not Consent.objects.filter(person=person, purpose=support).exists():
+            services.consent_give(actor=learner, person=person, purpose=support)
+
+        # The approved request's grant reads once, as its analyst would: an aggregate
+        # over everyone, so the learner (who has not objected) is among the people read.
+        grant = Grant.objects.filter(grantee=users["analyst@example.org"]).first()
+        if grant is not None and not AccessEvent.objects.filter(grant=grant).exists():
+            try:
+                scope = access.grant_scope(user=grant.grantee, grant=grant)
+            except access.AccessDenied as refused:  # the demo's dates have passed
+                self.stdout.write(f"The demo grant did not read: {refused}")
+            else:
+                access.aggregate(scope, ["code_module", "final_result"])
+
+        record = (
+            Record.objects.filter(dataset__slug="oulad-student-info", person=person)
+            .order_by("id")
+            .first()
+        )
+        if record is not None and not Correction.objects.filter(person=person).exists():
+            field = record.dataset.fields.get(name="studied_credits")
+            held = record.values.get("studied_credits") or 0
+            services.correction_propose(
+                actor=learner,
+                person=person,
+                record=record,
+                field=field,
+                proposed_value=str(held - 60 if held > 60 else held + 60),
+                note="I dropped a 60-credit module in February; the registry has the form.",
+            )
+
+        if not Objection.objects.filter(person=person).exists():
+            use = grant is not None and uses.use_of_request(
+                person_id=person.pk, request_id=grant.request_id
+            )
+            services.objection_file(
+                actor=learner,
+                person=person,
+                kind="objection" if use else "feedback",
+                request_id=grant.request_id if use else None,
+                message="I did not expect my results to be used for course design; how is "
+                "my module kept from being identified?",
+            )
 
     def _users(self) -> dict[str, User]:
         users = {}
