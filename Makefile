@@ -30,6 +30,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/mydata.py
 
 worker: install
 	$(BIN)/celery -A governance worker --loglevel=info
