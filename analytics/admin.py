@@ -6,7 +6,7 @@ Decisions are read-only here: a decision is never edited, a correction supersede
 
 from django.contrib import admin
 
-from governance.admin import GovernedAdmin
+from governance.admin import GovernedAdmin, ReadOnlyMixin
 
 from .models import (
     AccessEvent,
@@ -30,19 +30,6 @@ class AnalyticsRequestAdmin(GovernedAdmin):
     search_fields = ["title"]
     raw_id_fields = ["requester", "human_reviewer"]
     filter_horizontal = ["fields"]
-
-
-class ReadOnlyMixin:
-    """Written by the flow's services only: the admin reads."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReadOnlyAdmin(ReadOnlyMixin, GovernedAdmin):

@@ -9,23 +9,9 @@ issued to the person and never change. The admin reads, with history.
 
 from django.contrib import admin
 
-from governance.admin import GovernedAdmin
+from governance.admin import GovernedAdmin, ReadOnlyMixin
 
 from .models import Consent, ConsentReceipt, Correction, Objection, SubjectExport
-
-
-class ReadOnlyMixin:
-    """Written by the consent services only: the admin reads. (The same rule as
-    analytics.admin.ReadOnlyMixin; consent sits below analytics and cannot import it.)"""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Consent)

@@ -248,20 +248,7 @@ def correction_accept(*, actor, correction: Correction, reason: str = "") -> Cor
         raise ValidationError("The value changed since the person proposed this; decline it.")
     record.values[correction.field.name] = _parse(correction.field, correction.proposed_value)
     record.save(update_fields=["values"])
-    with acting_as(actor):
-        correction.status = RequestStatus.ACCEPTED
-        correction.reason = reason.strip()
-        correction.decided_at = timezone.now()
-        correction.decided_by = actor
-        correction.save()
-    _tell_person(
-        correction,
-        key=f"correction-decided:{correction.pk}",
-        subject=f"Your correction to {correction.dataset.name} was accepted",
-        body=reason.strip(),
-        url=_person_url("my-corrections"),
-    )
-    return correction
+    return _decided(correction, actor=actor, status=RequestStatus.ACCEPTED, reason=reason)
 
 
 @transaction.atomic
@@ -271,8 +258,13 @@ def correction_decline(*, actor, correction: Correction, reason: str) -> Correct
     if not reason.strip():
         raise ValidationError({"reason": "Tell the person why the correction is declined."})
     correction = _locked_open(correction)
+    return _decided(correction, actor=actor, status=RequestStatus.DECLINED, reason=reason)
+
+
+def _decided(correction: Correction, *, actor, status: str, reason: str) -> Correction:
+    """Record the steward's answer (in history, as the steward) and tell the person."""
     with acting_as(actor):
-        correction.status = RequestStatus.DECLINED
+        correction.status = status
         correction.reason = reason.strip()
         correction.decided_at = timezone.now()
         correction.decided_by = actor
@@ -280,8 +272,11 @@ def correction_decline(*, actor, correction: Correction, reason: str) -> Correct
     _tell_person(
         correction,
         key=f"correction-decided:{correction.pk}",
-        subject=f"Your correction to {correction.dataset.name} was declined",
-        body=reason.strip(),
+        subject=(
+            f"Your correction to {correction.dataset.name} was "
+            f"{correction.get_status_display().lower()}"
+        ),
+        body=correction.reason,
         url=_person_url("my-corrections"),
     )
     return correction

@@ -24,6 +24,20 @@ from .models import (
 from .services.registry import dataset_sync_steward_permissions
 
 
+class ReadOnlyMixin:
+    """For records of what happened, written by services only (decisions, receipts,
+    access events …): the admin reads them, with their history, and changes nothing."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class GovernedAdmin(GuardedModelAdminMixin, SimpleHistoryAdmin):
     """History (simple-history) and object permissions (guardian) on one admin page."""
 
