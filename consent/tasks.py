@@ -12,6 +12,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from governance.history import acting_as
+from governance.management.base import system_user
 from governance.services.notifications import notify
 
 from .models import ConsentReceipt, ExportStatus, SubjectExport
@@ -39,12 +41,17 @@ def subject_export_task(export_id: int) -> None:
     Idempotent: a finished export is left alone on redelivery."""
     from .report import render_html, report_json, subject_access_report
 
-    updated = SubjectExport.objects.filter(
-        pk=export_id, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING]
-    ).update(status=ExportStatus.RUNNING)
-    if not updated:
-        return
-    export = SubjectExport.objects.select_related("person__user").get(pk=export_id)
+    with transaction.atomic(), acting_as(system_user()):
+        export = (
+            SubjectExport.objects.select_for_update(of=("self",))
+            .select_related("person__user")
+            .filter(pk=export_id, status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING])
+            .first()
+        )
+        if export is None:  # finished already: a redelivery
+            return
+        export.status = ExportStatus.RUNNING
+        export.save(update_fields=["status"])  # with its history row
     try:
         report = subject_access_report(person=export.person)
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
@@ -63,7 +70,7 @@ def subject_export_task(export_id: int) -> None:
         export.status = ExportStatus.FAILED
         export.error = "The export could not be prepared; ask again, or tell the DPO."
     export.finished_at = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), acting_as(system_user()):
         export.save(update_fields=["json_file", "html_file", "status", "error", "finished_at"])
         if export.person.user is not None:
             ready = export.status == ExportStatus.READY
