@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from governance.audit.chain import Chained
 from governance.models import Committee, Dataset, Field, Purpose, Rule, RuleSeverity
 
 
@@ -186,8 +187,11 @@ class VoteChoice(models.TextChoices):
     CONFLICT = "conflict", "Declare a conflict of interest (recuse)"
 
 
-class Vote(models.Model):
-    """One member's vote in one review round. A declared conflict recuses the member."""
+class Vote(Chained):
+    """One member's vote in one review round. A declared conflict recuses the member.
+    Hash-chained (tamper-evident): written once, never changed."""
+
+    chain_name = "vote"
 
     request = models.ForeignKey(AnalyticsRequest, on_delete=models.CASCADE, related_name="votes")
     round = models.PositiveIntegerField()
@@ -220,8 +224,11 @@ class Outcome(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-class Decision(models.Model):
-    """The recorded outcome of a round. Never edited: a correction supersedes it."""
+class Decision(Chained):
+    """The recorded outcome of a round. Never edited: a correction supersedes it.
+    Hash-chained (tamper-evident)."""
+
+    chain_name = "decision"
 
     request = models.ForeignKey(
         AnalyticsRequest, on_delete=models.PROTECT, related_name="decisions"
@@ -333,9 +340,12 @@ class AccessKind(models.TextChoices):
     AGGREGATE = "aggregate", "Aggregate"
 
 
-class AccessEvent(models.Model):
+class AccessEvent(Chained):
     """One read of subject-level data through a grant. Append-only: never updated or
-    deleted by the application, and on PostgreSQL a trigger refuses both."""
+    deleted by the application, and on PostgreSQL a trigger refuses both. Hash-chained
+    (tamper-evident)."""
+
+    chain_name = "access"
 
     grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="access_events")
     user = models.ForeignKey(
@@ -352,7 +362,11 @@ class AccessEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["grant", "-at"], name="access_event_grant_at")]
+        indexes = [
+            models.Index(fields=["grant", "-at"], name="access_event_grant_at"),
+            # The auditor's timeline reads the whole log newest first, by keyset.
+            models.Index(fields=["-at", "-id"], name="access_event_at"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.user} via grant {self.grant_id}"

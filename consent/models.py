@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from governance.audit.chain import Chained
 from governance.models import Committee, Dataset, Field, Person, Purpose, Record
 
 
@@ -49,11 +50,14 @@ class Consent(models.Model):
         return f"{self.person} · {self.purpose}: {self.get_state_display()}"
 
 
-class ConsentReceipt(models.Model):
+class ConsentReceipt(Chained):
     """Proof of one consent change, as issued to the person. Never changed once written.
 
     The id is random so a receipt's address reveals nothing; ``content`` is the receipt
-    exactly as downloaded and ``content_hash`` its SHA-256 (canonical JSON)."""
+    exactly as downloaded and ``content_hash`` its SHA-256 (canonical JSON). Receipts
+    form the hash-chained (tamper-evident) log of consent changes."""
+
+    chain_name = "consent"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     consent = models.ForeignKey(Consent, on_delete=models.PROTECT, related_name="receipts")

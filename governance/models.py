@@ -660,3 +660,29 @@ class Policy(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.next_review_date is not None and self.next_review_date < timezone.localdate()
+
+
+class VerificationTrigger(models.TextChoices):
+    COMMAND = "command", "Command line"
+    BEAT = "beat", "Nightly (Celery beat)"
+    WEB = "web", "Web"
+
+
+class AuditVerification(models.Model):
+    """One run of the hash-chain verification (``verify_audit``): what was checked, the
+    chain heads it saw, and the first broken entry of each broken chain."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(default=False)
+    entries = models.PositiveBigIntegerField(default=0, help_text="How many entries were checked.")
+    heads = models.JSONField(default=dict, blank=True, help_text='{chain: {"seq": n, "hash": h}}')
+    problems = models.JSONField(default=list, blank=True)
+    triggered_by = models.CharField(max_length=16, choices=VerificationTrigger.choices)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        get_latest_by = ["started_at", "id"]
+
+    def __str__(self):
+        return f"verification {self.pk}: {'intact' if self.ok else 'BROKEN'}"

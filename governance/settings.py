@@ -169,6 +169,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.tasks.exports_purge_task",
         "schedule": crontab(hour=3, minute=0),
     },
+    "audit-verify": {
+        "task": "governance.tasks.audit_verify_task",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }
 
 if REDIS_URL:

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from . import selectors
+from .audit.chain import latest_verification
 from .csvio import ImportRejected
 from .forms import (
     ApiTokenForm,
@@ -76,6 +77,9 @@ def dashboard(request):
         context["overdue_policies"] = selectors.policies_overdue(user=user)
     if has_role(user, Role.STEWARD):
         context["my_datasets"] = list(selectors.dataset_list(user=user, steward=user.email))
+    if has_role(user, Role.AUDITOR, Role.ADMINISTRATOR):
+        context["show_audit"] = True
+        context["audit_verification"] = latest_verification()
     return render(request, "governance/dashboard.html", context)
 
 

@@ -1,0 +1,1 @@
+"""The auditor's workspace: timeline, object history, as-of replay and tamper evidence."""
