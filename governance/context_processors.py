@@ -52,6 +52,8 @@ def navigation(request):
         items.append(("committee-queue", "Committee"))
         items.append(("objection-queue", "Objections"))
     items.append(("rule-list", "Rules"))
+    if has_role(user, Role.AUDITOR, Role.ADMINISTRATOR):
+        items.append(("audit-timeline", "Audit"))
     items.append(
         (
             "inbox",

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import api, views
+from .audit import urls as audit_urls
 
 auth_patterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -57,7 +58,9 @@ urlpatterns = [
     path("people/", views.person_list, name="person-list"),
     path("people/import/", views.person_import, name="person-import"),
     path("people/<int:pk>/", views.person_detail, name="person-detail"),
+    path("audit/", include(audit_urls.urlpatterns)),
     path("api/v1/", include(api_patterns)),
+    path("api/v1/audit/", include(audit_urls.api_urlpatterns)),
     path("api/v1/", include("analytics.api_urls")),
     path("api/v1/", include("consent.api_urls")),
     path("", include("analytics.urls")),

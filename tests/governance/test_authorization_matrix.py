@@ -57,6 +57,8 @@ API_REQUESTER_ONLY = (401, 404, 404, 404, 200, 404, 404, 404, 404)
 ME_OBJECT = (302, 200, 404, 404, 404, 404, 404, 404, 404)
 ME_POST = (302, 302, 404, 404, 404, 404, 404, 404, 404)
 API_ME = (401, 200, 404, 404, 404, 404, 404, 404, 404)
+AUDIT_ONLY = (302, 403, 403, 403, 403, 403, 403, 200, 200)
+API_AUDIT_ONLY = (401, 403, 403, 403, 403, 403, 403, 200, 200)
 
 ROWS = [
     Row("dashboard", "/", _all(302, 200)),
@@ -278,6 +280,31 @@ ROWS = [
         method="post",
     ),
     Row("api-me-export", "/api/v1/me/export", API_ME),
+    # --- the auditor's workspace (issue 6): auditors and administrators only, read-only
+    Row("audit-timeline", "/audit/", AUDIT_ONLY),
+    Row("audit-timeline", "/audit/?kind=request&object={review}", AUDIT_ONLY, label="one object"),
+    Row("audit-export", "/audit/export.csv?kind=vote", AUDIT_ONLY),
+    Row("audit-object", "/audit/objects/request/{review}/", AUDIT_ONLY),
+    Row(
+        "audit-object",
+        "/audit/objects/grant/999999/",
+        _all(302, 403)[:7] + (404, 404),
+        label="missing",
+    ),
+    Row("audit-as-of", "/audit/objects/request/{review}/as-of/?at=2030-01-01", AUDIT_ONLY),
+    Row("audit-grants-as-of", "/audit/grants/as-of/?at=2030-01-01", AUDIT_ONLY),
+    Row("api-audit-events", "/api/v1/audit/events", API_AUDIT_ONLY),
+    Row(
+        "api-audit-events",
+        "/api/v1/audit/events",
+        (401, 403, 403, 403, 403, 403, 403, 405, 405),
+        method="post",
+    ),
+    Row("api-audit-history", "/api/v1/audit/objects/grant/{grant}/history", API_AUDIT_ONLY),
+    Row(
+        "api-audit-as-of", "/api/v1/audit/objects/grant/{grant}/as-of?at=2030-01-01", API_AUDIT_ONLY
+    ),
+    Row("api-audit-verify", "/api/v1/audit/verify", API_AUDIT_ONLY),
     Row("admin", "/admin/", (302, 302, 302, 302, 302, 302, 302, 302, 200)),
     # Last: it ends the session.
     Row("logout", "/accounts/logout/", _all(302, 302), method="post"),
