@@ -107,17 +107,17 @@ class MySubjectOut(serializers.Serializer):
 class MyPurposeOut(serializers.Serializer):
     slug = serializers.SlugField()
     name = serializers.CharField()
-    category = serializers.CharField(source="get_category_display")
-    legal_basis = serializers.CharField(source="get_legal_basis_display")
+    category = serializers.CharField()
+    legal_basis = serializers.CharField()
     expected_benefit = serializers.CharField()
 
 
 class MyFieldOut(serializers.Serializer):
     name = serializers.CharField()
-    label = serializers.CharField(source="display_label")
+    label = serializers.CharField()
     description = serializers.CharField()
     type = serializers.CharField()
-    sensitivity = serializers.CharField(source="get_sensitivity_display")
+    sensitivity = serializers.CharField(source="sensitivity_label")
 
 
 class MyRecordOut(serializers.Serializer):
@@ -131,24 +131,21 @@ class MyRecordOut(serializers.Serializer):
 class MyDatasetOut(serializers.Serializer):
     """One dataset holding records about you, with what GDPR Article 15 asks for."""
 
-    slug = serializers.SlugField(source="dataset.slug")
-    name = serializers.CharField(source="dataset.name")
-    description = serializers.CharField(source="dataset.description")
-    source = serializers.CharField(source="dataset.source_system")
-    lawful_basis = serializers.CharField(source="dataset.get_lawful_basis_display")
-    retention_days = serializers.IntegerField(source="dataset.retention_days")
-    stewards = serializers.SerializerMethodField()
-    purposes = MyPurposeOut(many=True, source="dataset.purposes.all")
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    source = serializers.CharField()
+    lawful_basis = serializers.CharField()
+    retention_days = serializers.IntegerField()
+    stewards = serializers.ListField(child=serializers.CharField())
+    purposes = MyPurposeOut(many=True)
     fields = MyFieldOut(many=True)
     record_count = serializers.IntegerField(source="count")
     records = serializers.SerializerMethodField()
 
-    def get_stewards(self, obj) -> list[str]:
-        return [u.full_name or u.email for u in obj.dataset.stewards.all()]
-
     @extend_schema_field(MyRecordOut(many=True))
     def get_records(self, obj):
-        return [{"id": r.pk, "values": {f.name: v for f, v in cells}} for r, cells in obj.rows]
+        return [{"id": pk, "values": obj.values_of(values)} for pk, values in obj.records]
 
 
 class MyDataOut(serializers.Serializer):
@@ -278,8 +275,8 @@ def me_data(request):
     source and stewards, each field's label, description and sensitivity, and all your
     records with every value."""
     person = _me(request)
-    holdings = selectors.holdings_for(person=person, per_dataset=None)
-    return Response(MyDataOut({"subject": person, "datasets": holdings}).data)
+    held = selectors.data_held_about(person=person, per_dataset=None)
+    return Response(MyDataOut({"subject": person, "datasets": held}).data)
 
 
 @extend_schema(

@@ -3,6 +3,7 @@ every use of it, as one JSON document and as a printable page."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from django.conf import settings
@@ -34,7 +35,7 @@ def _person_name(user) -> str:
 
 def subject_access_report(*, person: Person) -> dict:
     """Everything on the person's pages, whole (no paging), as plain JSON values."""
-    holdings = selectors.holdings_for(person=person, per_dataset=None)
+    held = selectors.data_held_about(person=person, per_dataset=None)
     return {
         "format": REPORT_FORMAT,
         "generated_at": timezone.now().isoformat(),
@@ -47,39 +48,28 @@ def subject_access_report(*, person: Person) -> dict:
         },
         "datasets": [
             {
-                "slug": h.dataset.slug,
-                "name": h.dataset.name,
-                "description": h.dataset.description,
-                "source": h.dataset.source_system,
-                "lawful_basis": h.dataset.get_lawful_basis_display(),
-                "retention_days": h.dataset.retention_days,
-                "stewards": [_person_name(u) for u in h.dataset.stewards.all()],
-                "tags": [t.name for t in h.dataset.tags.all()],
-                "purposes": [
-                    {
-                        "slug": p.slug,
-                        "name": p.name,
-                        "category": p.get_category_display(),
-                        "legal_basis": p.get_legal_basis_display(),
-                        "expected_benefit": p.expected_benefit,
-                    }
-                    for p in h.dataset.purposes.all()
-                ],
+                "slug": h.slug,
+                "name": h.name,
+                "description": h.description,
+                "source": h.source,
+                "lawful_basis": h.lawful_basis,
+                "retention_days": h.retention_days,
+                "stewards": h.stewards,
+                "tags": h.tags,
+                "purposes": [dataclasses.asdict(p) for p in h.purposes],
                 "fields": [
                     {
                         "name": f.name,
-                        "label": f.display_label,
+                        "label": f.label,
                         "description": f.description,
                         "type": f.type,
-                        "sensitivity": f.get_sensitivity_display(),
+                        "sensitivity": f.sensitivity_label,
                     }
                     for f in h.fields
                 ],
-                "records": [
-                    {"id": r.pk, "values": {f.name: v for f, v in cells}} for r, cells in h.rows
-                ],
+                "records": [{"id": pk, "values": h.values_of(values)} for pk, values in h.records],
             }
-            for h in holdings
+            for h in held
         ],
         "uses": [
             {

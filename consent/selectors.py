@@ -7,8 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, When, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Case, Q, QuerySet, When
 from django.http import Http404
 
 from governance.models import (
@@ -17,6 +16,7 @@ from governance.models import (
     LegalBasis,
     Person,
     Purpose,
+    PurposeCategory,
     Record,
     Sensitivity,
     Tag,
@@ -60,70 +60,23 @@ def person_of(user) -> Person | None:
     return Person.objects.filter(user=user).first()
 
 
-@dataclass
-class Holding:
-    """One dataset that holds records about the person, with the first of them."""
-
-    dataset: Dataset
-    count: int
-    records: list[Record]
-
-    @property
-    def fields(self) -> list[Field]:
-        return self.dataset.visible_fields
-
-    @property
-    def rows(self) -> list[tuple[Record, list[tuple[Field, object]]]]:
-        return [(r, [(f, r.values.get(f.name)) for f in self.fields]) for r in self.records]
-
-
-def _datasets_with_metadata() -> QuerySet[Dataset]:
-    return Dataset.objects.prefetch_related(
-        Prefetch(
-            "fields", queryset=Field.objects.order_by("position", "name"), to_attr="visible_fields"
-        ),
-        Prefetch("purposes", queryset=Purpose.objects.order_by("name")),
-        Prefetch("stewards", queryset=User.objects.only("id", "email", "full_name")),
-        "tags",
-    )
-
-
-def holdings_for(*, person: Person, per_dataset: int | None = 20) -> list[Holding]:
-    """Every dataset holding records about the person, each with its fields, purposes,
-    stewards and the person's first ``per_dataset`` records (all when None), in five
-    queries whatever the sizes. Records are found through the (dataset, person) index,
-    one range per dataset: the record table has no index on person alone."""
-    dataset_ids = list(Dataset.objects.values_list("pk", flat=True))
-    mine = Record.objects.filter(dataset_id__in=dataset_ids, person_id=person.pk)
-    # COUNT(*), not COUNT(id): answered by the (dataset, person) index alone (an
-    # index-only scan), without visiting each of the person's rows in the table.
-    counts = dict(
-        mine.order_by()
-        .values_list("dataset_id")
-        .annotate(n=Count("*"))
-        .values_list("dataset_id", "n")
-    )
-    if not counts:
-        return []
-    records = mine.filter(dataset_id__in=list(counts)).only("id", "dataset_id", "values")
-    if per_dataset is not None:
-        records = records.annotate(
-            n=Window(RowNumber(), partition_by=[F("dataset_id")], order_by=F("id").asc())
-        ).filter(n__lte=per_dataset)
-    by_dataset: dict[int, list[Record]] = {}
-    for record in records.order_by("dataset_id", "id"):
-        by_dataset.setdefault(record.dataset_id, []).append(record)
-    datasets = _datasets_with_metadata().filter(pk__in=list(counts)).order_by("name")
-    return [Holding(d, counts[d.pk], by_dataset.get(d.pk, [])) for d in datasets]
-
-
 @dataclass(frozen=True)
 class HeldField:
     name: str
     label: str
     description: str
+    type: str
     sensitivity: str
     sensitivity_label: str
+
+
+@dataclass(frozen=True)
+class HeldPurpose:
+    slug: str
+    name: str
+    category: str  # the label
+    legal_basis: str  # the label
+    expected_benefit: str
 
 
 @dataclass
@@ -139,7 +92,7 @@ class HeldDataset:
     retention_days: int
     count: int
     fields: list[HeldField] = field(default_factory=list)
-    purposes: list[tuple[str, str]] = field(default_factory=list)  # (name, legal basis label)
+    purposes: list[HeldPurpose] = field(default_factory=list)
     stewards: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     records: list[tuple[int, dict]] = field(default_factory=list)  # (record id, values)
@@ -148,8 +101,13 @@ class HeldDataset:
     def more(self) -> bool:
         return self.count > len(self.records)
 
+    def values_of(self, values: dict) -> dict:
+        """A record's values by field name, in the fields' order."""
+        return {f.name: values.get(f.name) for f in self.fields}
+
 
 _LEGAL_BASIS = dict(LegalBasis.choices)
+_CATEGORY = dict(PurposeCategory.choices)
 _SENSITIVITY = dict(Sensitivity.choices)
 
 
@@ -177,22 +135,23 @@ def _records_sql(dataset_ids: list[int], per_dataset: int | None) -> str:
 
 def _metadata_sql(dataset_ids: list[int]) -> str:
     """Fields, purposes, stewards and tags of the datasets, as rows of one shape
-    (kind, dataset, position, name, a, b): one round trip for all four."""
+    (kind, dataset, position, name, a, b, c, d): one round trip for all four."""
     ids = _placeholders(dataset_ids)
     field_table = Field._meta.db_table
     purposes = Dataset.purposes.through._meta.db_table
     stewards = Dataset.stewards.through._meta.db_table
     tags = Dataset.tags.through._meta.db_table
     return (
-        "SELECT 'field', dataset_id, position, name, label, description, sensitivity"  # noqa: S608
+        "SELECT 'field', dataset_id, position, name, label, description, sensitivity, type"  # noqa: S608
         f" FROM {field_table} WHERE dataset_id IN ({ids})"
-        " UNION ALL SELECT 'purpose', t.dataset_id, 0, p.name, p.legal_basis, '', ''"
+        " UNION ALL SELECT 'purpose', t.dataset_id, 0, p.name, p.legal_basis, p.slug,"
+        " p.category, p.expected_benefit"
         f" FROM {purposes} t JOIN {Purpose._meta.db_table} p ON p.id = t.purpose_id"
         f" WHERE t.dataset_id IN ({ids})"
-        " UNION ALL SELECT 'steward', t.dataset_id, 0, u.full_name, u.email, '', ''"
+        " UNION ALL SELECT 'steward', t.dataset_id, 0, u.full_name, u.email, '', '', ''"
         f" FROM {stewards} t JOIN {User._meta.db_table} u ON u.id = t.user_id"
         f" WHERE t.dataset_id IN ({ids})"
-        " UNION ALL SELECT 'tag', t.dataset_id, 0, g.name, '', '', ''"
+        " UNION ALL SELECT 'tag', t.dataset_id, 0, g.name, '', '', '', ''"
         f" FROM {tags} t JOIN {Tag._meta.db_table} g ON g.id = t.tag_id"
         f" WHERE t.dataset_id IN ({ids})"
     )
@@ -201,15 +160,16 @@ def _metadata_sql(dataset_ids: list[int]) -> str:
 def data_held_about(
     *, person: Person, per_dataset: int | None = 20, slug: str | None = None
 ) -> list[HeldDataset]:
-    """What "My data" shows: every dataset holding records about the person (or only the
-    one named ``slug``), its metadata, its fields and the person's first ``per_dataset``
-    records (all when None), in three queries whatever the sizes.
+    """Everything held about the person: every dataset holding records about them (or
+    only the one named ``slug``), its metadata, its fields and the person's first
+    ``per_dataset`` records (all when None), in three queries whatever the sizes. The
+    one read behind My data, the API's me/data and the subject access report.
 
-    The same reads as ``holdings_for``, shaped for the page a person opens most: plain
-    values rather than model instances and prefetches, the count taken by the records
-    query itself (a window), fields, purposes, stewards and tags in one UNION query. The
-    two are plain SQL (portable: SQLite and PostgreSQL) because building the equivalent
-    ORM queries costs more than running them, several times a trivial page on its own.
+    Plain values rather than model instances and prefetches, the count taken by the
+    records query itself (a window), fields, purposes, stewards and tags in one UNION
+    query. The two are plain SQL (portable: SQLite and PostgreSQL) because building the
+    equivalent ORM queries costs more than running them: My data is the page people
+    open most, and its bar is a multiple of a trivial page.
     Records are found through the (dataset, person) index, one range per dataset: the
     record table has no index on person alone."""
     datasets = Dataset.objects.order_by("name")
@@ -247,7 +207,7 @@ def data_held_about(
         ids = list(held)
         cursor.execute(_metadata_sql(ids), ids * 4)
         rows = sorted(cursor.fetchall(), key=lambda r: (r[0], r[1], r[2], r[3]))
-    for kind, dataset_id, _position, name, a, b, c in rows:
+    for kind, dataset_id, _position, name, a, b, c, d in rows:
         dataset = held[dataset_id]
         if kind == "field":
             dataset.fields.append(
@@ -255,32 +215,26 @@ def data_held_about(
                     name=name,
                     label=a or Field(name=name).display_label,
                     description=b,
+                    type=d,
                     sensitivity=c,
                     sensitivity_label=_SENSITIVITY.get(c, c),
                 )
             )
         elif kind == "purpose":
-            dataset.purposes.append((name, _LEGAL_BASIS.get(a, a)))
+            dataset.purposes.append(
+                HeldPurpose(
+                    slug=b,
+                    name=name,
+                    category=_CATEGORY.get(c, c),
+                    legal_basis=_LEGAL_BASIS.get(a, a),
+                    expected_benefit=d,
+                )
+            )
         elif kind == "steward":
             dataset.stewards.append(name or a)
         else:
             dataset.tags.append(name)
     return list(held.values())
-
-
-def holding_of(*, person: Person, slug: str) -> Holding:
-    """One dataset's records about the person, all of them; 404 if it holds none."""
-    dataset = _datasets_with_metadata().filter(slug=slug).first()
-    if dataset is None:
-        raise Http404("No such dataset holds data about you.")
-    records = list(
-        Record.objects.filter(dataset_id=dataset.pk, person_id=person.pk)
-        .only("id", "dataset_id", "values")
-        .order_by("id")
-    )
-    if not records:
-        raise Http404("No such dataset holds data about you.")
-    return Holding(dataset, len(records), records)
 
 
 def record_field_of(*, person: Person, record_id: int, field_name: str) -> tuple[Record, Field]:
