@@ -40,6 +40,13 @@ OPEN_STATUSES = (
     RequestStatus.IN_REVIEW,
     RequestStatus.CHANGES_REQUESTED,
 )
+# The statuses a recorded decision leaves a request in: only from these, and only in the
+# decision's own round, may the chair correct it (analytics.services.decision_refusals).
+DECIDED_STATUSES = (
+    RequestStatus.APPROVED,
+    RequestStatus.CHANGES_REQUESTED,
+    RequestStatus.REJECTED,
+)
 
 
 class AnalyticsRequest(models.Model):
@@ -246,14 +253,34 @@ class Decision(Chained):
     supersedes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
+    epsilon = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0)],
+        help_text="The privacy budget (ε) an approval gives the request's aggregates.",
+    )
 
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["request", "decided_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(epsilon__isnull=True) | models.Q(epsilon__gte=0),
+                name="decision_epsilon_not_negative",
+            )
+        ]
 
     def __str__(self):
         return f"{self.get_outcome_display()} ({self.request})"
+
+    def chain_content(self) -> dict:
+        # The budget came after the chain began: decisions recorded before it are hashed
+        # as they were, without it.
+        content = super().chain_content()
+        if content.get("epsilon") is None:
+            content.pop("epsilon", None)
+        return content
 
 
 class Obligation(models.Model):
@@ -312,6 +339,11 @@ class Grant(models.Model):
     )
     revoke_reason = models.TextField(blank=True)
     expiry_warned_on = models.DateField(null=True, blank=True)
+    epsilon = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="The privacy budget (ε) of this grant's aggregates, set by the decision.",
+    )
     # The key of this grant's pseudonyms (HMAC-SHA256): stable within the grant,
     # unlinkable across grants. Never shown; excluded from history.
     pseudonym_key = models.BinaryField(max_length=32, default=_new_pseudonym_key, editable=False)
@@ -422,3 +454,40 @@ class ExtractFile(models.Model):
 
     def __str__(self):
         return f"extract {self.pk} of grant {self.grant_id}"
+
+
+class AggregateRelease(models.Model):
+    """One aggregate released under differential privacy: the noisy answer exactly as
+    released, what it cost, and the access event that recorded it. Append-only.
+
+    Asking the same aggregate again, over the same data, returns this answer and spends
+    nothing, so averaging repeated answers gains nothing. The budget is accounted per
+    request and review round: a correction within the round shares it."""
+
+    request = models.ForeignKey(
+        AnalyticsRequest, on_delete=models.PROTECT, related_name="aggregate_releases"
+    )
+    round = models.PositiveIntegerField()
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="aggregate_releases")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="+")
+    query_key = models.CharField(
+        max_length=64, help_text="SHA-256 of the query and of the state of the data it read."
+    )
+    query = models.JSONField(help_text="The groups and the measure asked.")
+    epsilon = models.FloatField(help_text="The ε this release spent.")
+    answer = models.JSONField(help_text="The released (noisy) cells.")
+    event = models.OneToOneField(
+        AccessEvent, on_delete=models.PROTECT, related_name="aggregate_release"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "round", "query_key"], name="release_once_per_query"
+            )
+        ]
+
+    def __str__(self):
+        return f"release {self.pk} of grant {self.grant_id} (ε {self.epsilon:g})"

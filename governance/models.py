@@ -356,6 +356,7 @@ class RuleKind(models.TextChoices):
     HUMAN_REVIEWER = "human_reviewer", "Decisions about individuals need a human reviewer"
     MODEL_FAIRNESS = "model_fairness", "Models need a fairness audit before approval"
     MINIMISATION = "minimisation", "Many or all fields need a minimisation justification"
+    PRIVACY_BUDGET = "privacy_budget", "Aggregates are released under differential privacy"
 
 
 class Rule(models.Model):
@@ -486,6 +487,18 @@ class Field(models.Model):
     excluded = models.BooleanField(
         default=False, help_text="The organisation does not intend to use it for analytics."
     )
+    minimum = models.FloatField(
+        null=True, blank=True, help_text="The smallest value a numeric field can take."
+    )
+    maximum = models.FloatField(
+        null=True, blank=True, help_text="The largest value a numeric field can take."
+    )
+    bins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Where the groups of a numeric field start, ascending: [0, 1, 3] groups "
+        "values as 0, 1 to 2, and 3 or more. Aggregates group only by declared values.",
+    )
     position = models.PositiveIntegerField(default=0)
 
     history = HistoricalRecords()
@@ -502,6 +515,13 @@ class Field(models.Model):
                 condition=models.Q(type="category") | models.Q(values=[]),
                 name="field_values_only_for_category",
                 violation_error_message="Only a category field may list allowed values.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(minimum__isnull=True)
+                | models.Q(maximum__isnull=True)
+                | models.Q(minimum__lte=models.F("maximum")),
+                name="field_minimum_not_above_maximum",
+                violation_error_message="The minimum must not be above the maximum.",
             ),
         ]
 
@@ -521,6 +541,24 @@ class Field(models.Model):
             raise ValidationError({"values": "Allowed values must not repeat."})
         if self.values and self.type != FieldType.CATEGORY:
             raise ValidationError({"values": "Only a category field may list allowed values."})
+        numeric = self.type in (FieldType.INTEGER, FieldType.DECIMAL)
+        if not numeric and (self.minimum is not None or self.maximum is not None or self.bins):
+            raise ValidationError(
+                {"type": "Only a numeric field may declare a minimum, a maximum or groups."}
+            )
+        if not isinstance(self.bins, list) or not all(
+            isinstance(b, int | float) and not isinstance(b, bool) for b in self.bins
+        ):
+            raise ValidationError({"bins": "Groups must be a list of numbers."})
+        if any(a >= b for a, b in zip(self.bins, self.bins[1:], strict=False)):
+            raise ValidationError({"bins": "Group starts must rise: each above the one before."})
+        if self.type == FieldType.INTEGER and any(b != int(b) for b in self.bins):
+            raise ValidationError({"bins": "An integer field's groups start at whole numbers."})
+        if self.bins and (
+            (self.minimum is not None and self.bins[0] < self.minimum)
+            or (self.maximum is not None and self.bins[-1] > self.maximum)
+        ):
+            raise ValidationError({"bins": "Groups must start within the minimum and maximum."})
         if self.dataset_id and self.name == self.dataset.person_column:
             raise ValidationError(
                 {"name": "This name is the dataset's person column, which holds people's ids."}

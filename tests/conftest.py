@@ -69,7 +69,7 @@ def _restore_migration_data(request, django_db_blocker):
     from django.apps import apps
 
     with django_db_blocker.unblock():
-        for module in ("0002_create_role_groups", "0004_default_rules"):
+        for module in ("0002_create_role_groups", "0004_default_rules", "0008_privacy_budget_rule"):
             migration = importlib.import_module(f"governance.migrations.{module}")
             function = (
                 migration.create_groups

@@ -167,6 +167,26 @@ def string_list(node: Node, key: str) -> list[str]:
     return [str(v) for v in value]
 
 
+def number(node: Node, key: str) -> float | None:
+    value = node.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ApplyError(f"{key} must be a number", line=node.line_of(key))
+    return value
+
+
+def number_list(node: Node, key: str) -> list:
+    value = node.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        raise ApplyError(f"{key} must be a list of numbers", line=node.line_of(key))
+    return value
+
+
 def flag(node: Node, *keys: str) -> bool:
     present = [k for k in keys if k in node]
     if len(present) > 1:
@@ -265,6 +285,9 @@ _FIELD_KEYS = {
     "type",
     "sensitivity",
     "values",
+    "minimum",
+    "maximum",
+    "groups",
     "identifier",
     "is_identifier",
     "protected_attribute",
@@ -286,6 +309,9 @@ def _field_values(node: Node, position: int) -> dict:
         "type": field_type,
         "sensitivity": choice(node, "sensitivity", Sensitivity, "sensitivity"),
         "values": allowed,
+        "minimum": number(node, "minimum"),
+        "maximum": number(node, "maximum"),
+        "bins": number_list(node, "groups"),
         "is_identifier": flag(node, "identifier", "is_identifier"),
         "is_protected_attribute": flag(node, "protected_attribute", "is_protected_attribute"),
         "excluded": flag(node, "excluded"),

@@ -224,12 +224,16 @@ def field_create(
     label: str = "",
     description: str = "",
     values: list[str] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    bins: list | None = None,
     is_identifier: bool = False,
     is_protected_attribute: bool = False,
     excluded: bool = False,
     position: int | None = None,
 ) -> Field:
-    """Add a field to a dataset. Rule: names are unique per dataset; only categories list values."""
+    """Add a field to a dataset. Rules: names are unique per dataset; only categories list
+    values; only numeric fields declare a minimum, a maximum and groups."""
     if position is None:
         position = dataset.fields.count()
     field = Field(
@@ -240,6 +244,9 @@ def field_create(
         label=label,
         description=description,
         values=list(values or []),
+        minimum=minimum,
+        maximum=maximum,
+        bins=list(bins or []),
         is_identifier=is_identifier,
         is_protected_attribute=is_protected_attribute,
         excluded=excluded,
@@ -251,8 +258,9 @@ def field_create(
 @transaction.atomic
 def field_update(*, actor, field: Field, **changes) -> bool:
     """Change a field's description, type, sensitivity or flags. True if changed."""
-    if "values" in changes:
-        changes["values"] = list(changes["values"] or [])
+    for name in ("values", "bins"):
+        if name in changes:
+            changes[name] = list(changes[name] or [])
     if not _assign(field, changes):
         return False
     _save(field, actor)
@@ -305,6 +313,10 @@ def _strings(value) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 
 
+def _positive_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
 # The parameters each kind of check reads; anything else would be silently ignored.
 RULE_PARAMETERS = {
     RuleKind.LEARNING_FIREWALL: {
@@ -316,6 +328,15 @@ RULE_PARAMETERS = {
     },
     RuleKind.MINIMISATION: {
         "max_fields": (
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+            "a whole number of at least 1",
+        ),
+    },
+    RuleKind.PRIVACY_BUDGET: {
+        "epsilon": (_positive_number, "a number above 0"),
+        "max_epsilon": (_positive_number, "a number above 0"),
+        "epsilon_per_query": (_positive_number, "a number above 0"),
+        "max_cells_per_person": (
             lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
             "a whole number of at least 1",
         ),

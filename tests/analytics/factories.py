@@ -26,13 +26,18 @@ _counter = itertools.count(1)
 # Shaped like OULAD's studentInfo: (name, type, sensitivity, extra field options).
 OULAD_FIELDS = [
     ("code_module", "category", "internal", {"values": ["AAA", "BBB", "CCC"]}),
-    ("code_presentation", "category", "internal"),
-    ("gender", "category", "personal", {"is_protected_attribute": True}),
-    ("region", "category", "personal"),
+    ("code_presentation", "category", "internal", {"values": ["2013B", "2013J", "2014B", "2014J"]}),
+    ("gender", "category", "personal", {"is_protected_attribute": True, "values": ["F", "M"]}),
+    ("region", "category", "personal"),  # no declared values: it cannot group an aggregate
     ("imd_band", "category", "personal", {"excluded": True}),
     ("age_band", "category", "personal", {"is_protected_attribute": True}),
-    ("studied_credits", "integer", "internal"),
-    ("disability", "category", "special", {"is_protected_attribute": True}),
+    (
+        "studied_credits",
+        "integer",
+        "internal",
+        {"minimum": 0, "maximum": 660, "bins": [0, 60, 120]},
+    ),
+    ("disability", "category", "special", {"is_protected_attribute": True, "values": ["Y", "N"]}),
     ("final_result", "category", "personal", {"values": ["Pass", "Fail", "Withdrawn"]}),
 ]
 
