@@ -8,22 +8,19 @@ the people it included.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import Avg, Count, F, FloatField, QuerySet
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import F, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from consent.selectors import consent_filter
-from governance.models import SENSITIVITY_RANK, Dataset, Field, FieldType, Record, Sensitivity
+from governance import csvsafe
+from governance.models import Dataset, Field, Record
 
 from .models import AccessEvent, AccessKind, Grant, GrantStatus, OutputLevel
 
@@ -54,10 +51,18 @@ class Scope:
     fields: list[Field]
     output_level: str
     k: int
+    # The approved cohort, {"dataset.field": value}, and its fields: every read applies it.
+    cohort: dict | None = None
+    cohort_fields: list[Field] | None = None
 
     @property
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
+
+    @property
+    def cohort_filters(self) -> list[tuple[Field, object]]:
+        """(field, value) for each filter of the cohort, for pages to name by label."""
+        return list(zip(self.cohort_fields or [], (self.cohort or {}).values(), strict=True))
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -85,18 +90,63 @@ def grant_for_user(*, user, pk: int) -> Grant:
     return grant
 
 
-def _approved_field_names(grant: Grant) -> set[str] | None:
-    """'dataset.field' names in the version the committee approved, if recorded."""
-    version = grant.request.versions.filter(number=grant.decision.round).first()
-    return set(version.content.get("fields", [])) if version else None
+def _approved_version(grant: Grant):
+    """The request version the committee approved, if recorded."""
+    return grant.request.versions.filter(number=grant.decision.round).first()
+
+
+def _qualified(field: Field) -> str:
+    return f"{field.dataset.slug}.{field.name}"
+
+
+def _withheld(user, field: Field, approved: set[str] | None) -> str | None:
+    """Why ``user`` may not use a granted field now, or None: one rule for a field whose
+    values leave and for a field that selects the people."""
+    if approved is not None and _qualified(field) not in approved:
+        return "is not in the request the committee approved"
+    if field.excluded:
+        return "is excluded from analytics in the registry"
+    if not user.may_see(field.sensitivity):
+        return f"is {field.get_sensitivity_display().lower()} data, above your clearance"
+    return None
+
+
+def _cohort(
+    user, grant: Grant, version, granted: list[Field], approved
+) -> tuple[dict | None, list[Field]]:
+    """The cohort the committee approved and its fields, each usable now; else AccessDenied.
+    A cohort field is never dropped: that would widen the cohort."""
+    cohort = grant.request.cohort
+    if version is not None:
+        cohort = version.content.get("cohort", cohort)
+    by_name = {_qualified(f): f for f in granted}
+    fields = []
+    for key, value in (cohort or {}).items():
+        field = by_name.get(key)
+        if field is None:
+            used, reason = f"{key} = {value}", "is not one of the fields the committee approved"
+        else:
+            used, reason = (
+                f"{field.display_label} ({key} = {value})",
+                _withheld(user, field, approved),
+            )
+        if reason:
+            raise AccessDenied(
+                f"This grant's cohort selects people by {used}, which {reason}. "
+                "Nothing is read: leaving the filter out would widen the cohort."
+            )
+        fields.append(field)
+    return cohort or None, fields
 
 
 def grant_scope(*, user, grant: Grant, dataset_slug: str | None = None) -> Scope:
     """What the grant lets ``user`` read now. Rules, checked on every access:
     the grant is active and within its window; only fields both granted and in the
     approved request (so a grant edited by hand gives nothing more), not excluded,
-    and within the user's clearance; the most restrictive of the grant's and the
-    decision's output levels; k at least the decision's."""
+    and within the user's clearance (``_withheld``); the approved cohort, each of whose
+    fields passes that same test or the read is refused (``_cohort``); the most
+    restrictive of the grant's and the decision's output levels; k at least the
+    decision's."""
     if grant.grantee_id != user.pk:
         raise Http404("No such grant.")
     today = timezone.localdate()
@@ -106,15 +156,11 @@ def grant_scope(*, user, grant: Grant, dataset_slug: str | None = None) -> Scope
         raise AccessDenied(f"This grant is valid from {grant.valid_from:%d %b %Y}.")
     if today > grant.valid_until:
         raise AccessDenied(f"This grant ended on {grant.valid_until:%d %b %Y}.")
-    approved = _approved_field_names(grant)
-    clearance = SENSITIVITY_RANK[Sensitivity(user.clearance)]
-    fields = [
-        f
-        for f in grant.fields.select_related("dataset").order_by("dataset__slug", "position")
-        if not f.excluded
-        and SENSITIVITY_RANK[Sensitivity(f.sensitivity)] <= clearance
-        and (approved is None or f"{f.dataset.slug}.{f.name}" in approved)
-    ]
+    version = _approved_version(grant)
+    approved = set(version.content.get("fields", [])) if version else None
+    granted = list(grant.fields.select_related("dataset").order_by("dataset__slug", "position"))
+    fields = [f for f in granted if _withheld(user, f, approved) is None]
+    cohort, cohort_fields = _cohort(user, grant, version, granted, approved)
     datasets = {f.dataset.slug: f.dataset for f in fields}
     if dataset_slug is None:
         if len(datasets) > 1:
@@ -132,15 +178,17 @@ def grant_scope(*, user, grant: Grant, dataset_slug: str | None = None) -> Scope
         fields=[f for f in fields if f.dataset.slug == dataset_slug],
         output_level=min(levels, key=_LEVELS.index),
         k=max(grant.k, grant.decision.min_cohort),
+        cohort=cohort,
+        cohort_fields=cohort_fields,
     )
 
 
 def records_for(scope: Scope) -> QuerySet[Record]:
-    """The records the scope covers: its dataset, the granted cohort, consent at read time."""
+    """The records the scope covers: its dataset, the approved cohort, consent at read time."""
     records = Record.objects.filter(dataset=scope.dataset).filter(
         consent_filter(purpose=scope.grant.request.purpose)
     )
-    for key, value in (scope.grant.request.cohort or {}).items():
+    for key, value in (scope.cohort or {}).items():
         slug, _, name = key.partition(".")
         if slug == scope.dataset.slug:
             records = records.filter(**{f"values__{name}": value})
@@ -234,9 +282,14 @@ def _event_create(
     scope: Scope, kind: str, *, people: int, rows: int, detail=None, released=None, pk=None
 ) -> AccessEvent:
     """The event row, written once and complete: the table refuses later updates.
-    ``released`` names the fields that left (by default the extract's columns)."""
+    ``released`` names the fields that left (by default the extract's columns);
+    ``detail["cohort"]`` is the cohort that chose the people ({"dataset.field": value}),
+    on every event of a grant that has one."""
     if released is None:
         released = [f.name for f in scope.extract_fields]
+    detail = dict(detail or {})
+    if scope.cohort:
+        detail["cohort"] = scope.cohort
     return AccessEvent.objects.create(
         pk=pk,
         grant=scope.grant,
@@ -247,7 +300,7 @@ def _event_create(
         output_level=scope.output_level,
         people=people,
         rows=rows,
-        detail=detail or {},
+        detail=detail,
     )
 
 
@@ -280,21 +333,22 @@ def extract_csv(scope: Scope, kind: str = AccessKind.EXTRACT) -> Iterator[bytes]
 
 
 def _python_stream(scope: Scope, records: QuerySet) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(extract_header(scope))
+    """The CSV built in Python, every text cell neutralised (docs/csv.md): record for
+    record what ``_copy_stream`` writes."""
+    lines = csvsafe.CsvLines()
+    chunk = [lines.line(extract_header(scope))]
     for n, row in enumerate(extract_rows(scope, records), start=1):
-        writer.writerow(["" if v is None else v for v in row])
+        chunk.append(lines.line(row))
         if n % 1000 == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+            yield "".join(chunk).encode()
+            chunk = []
+    yield "".join(chunk).encode()
 
 
 def _copy_stream(scope: Scope, records: QuerySet) -> Iterator[bytes]:
-    """PostgreSQL builds the CSV itself (COPY ... TO STDOUT): filtering, pseudonyms and
-    formatting all happen in the database; Python only passes the bytes on."""
+    """PostgreSQL builds the CSV itself (COPY ... TO STDOUT): filtering, pseudonyms,
+    neutralising text cells (docs/csv.md) and formatting all happen in the database;
+    Python only passes the bytes on."""
     identified = scope.output_level == OutputLevel.IDENTIFIED
     okey, ikey = _pads(scope.grant.pseudonym_key)
     select_sql, select_params = (
@@ -310,16 +364,26 @@ def _copy_stream(scope: Scope, records: QuerySet) -> Iterator[bytes]:
         " 'hex')"
     )
     person_params = [] if identified else [okey, ikey]
+    names = [f.name for f in scope.extract_fields]
+    values = "".join(f', s."values" ->> %s AS c{i}' for i in range(len(names)))
+    # Every column goes through the rule: a number's text (-5, 3.25) never changes, and
+    # a field whose type was changed after loading may still hold text.
+    quote_name = connection.ops.quote_name
     columns = ", ".join(
-        f's."values" ->> %s AS {connection.ops.quote_name(f.name)}' for f in scope.extract_fields
+        f"{csvsafe.sql_neutralise(column)} AS {quote_name(name)}"
+        for column, name in zip(
+            ["t.p", *(f"t.c{i}" for i in range(len(names)))],
+            csvsafe.safe_row(extract_header(scope)),
+            strict=True,
+        )
     )
-    column_params = [f.name for f in scope.extract_fields]
-    person_name = connection.ops.quote_name(extract_header(scope)[0])
+    # OFFSET 0 keeps PostgreSQL from folding the inner select into the outer one, which
+    # would compute each value (and each pseudonym) once per mention in the rule.
     query = (
-        f"COPY (SELECT {person} AS {person_name}{', ' if columns else ''}{columns} "  # noqa: S608
-        f"FROM ({select_sql}) AS s) TO STDOUT WITH (FORMAT csv, HEADER)"
+        f"COPY (SELECT {columns} FROM (SELECT {person} AS p{values} "  # noqa: S608
+        f"FROM ({select_sql}) AS s OFFSET 0) AS t) TO STDOUT WITH (FORMAT csv, HEADER)"
     )
-    params = [*person_params, *column_params, *select_params]
+    params = [*person_params, *names, *select_params]
 
     def stream():
         with connection.cursor() as cursor:
@@ -327,116 +391,3 @@ def _copy_stream(scope: Scope, records: QuerySet) -> Iterator[bytes]:
                 yield from (bytes(chunk) for chunk in copy)
 
     return stream()
-
-
-# --- aggregates ---------------------------------------------------------------------
-
-NUMERIC = {FieldType.INTEGER, FieldType.DECIMAL}
-
-
-@dataclass
-class AggregateResult:
-    columns: list[str]
-    rows: list[dict]
-    suppressed: int
-    k: int
-    message: str = ""
-
-    def as_dict(self) -> dict:
-        return {
-            "columns": self.columns,
-            "rows": [r["cells"] for r in self.rows],
-            "suppressed_rows": [r["suppressed"] for r in self.rows],
-            "suppressed": self.suppressed,
-            "k": self.k,
-            "message": self.message,
-        }
-
-
-def parse_measure(scope: Scope, measure: str) -> tuple[str, Field | None]:
-    if measure in ("", "count"):
-        return "count", None
-    kind, _, name = measure.partition(":")
-    if kind != "mean" or not name:
-        raise NotGranted(f"measure {measure} (use count or mean:<field>)")
-    field = scope.field(name)
-    if field.type not in NUMERIC:
-        raise NotGranted(f"{name} (a mean needs a numeric field)")
-    return "mean", field
-
-
-@transaction.atomic
-def aggregate(scope: Scope, group_by: list[str], measure: str = "count") -> AggregateResult:
-    """Counts or means grouped by up to three granted fields, computed by GROUP BY in
-    the database. Cells under k people are suppressed, then a second cell in any line
-    (row or column) left with a single suppressed cell, until none can be recovered."""
-    group_by = [g for g in group_by if g]
-    if len(group_by) > MAX_GROUP_BY:
-        raise NotGranted(f"group_by (at most {MAX_GROUP_BY} fields)")
-    fields = [scope.field(name) for name in group_by]
-    kind, measured = parse_measure(scope, measure)
-    records = records_for(scope)
-    keys = {f"g{i}": KeyTextTransform(f.name, "values") for i, f in enumerate(fields)}
-    annotations = {"people": Count("person_id", distinct=True), "n": Count("id")}
-    if measured is not None:
-        annotations["mean"] = Avg(Cast(KeyTextTransform(measured.name, "values"), FloatField()))
-    if keys:
-        grouped = records.annotate(**keys).values(*keys).annotate(**annotations).order_by(*keys)
-        cells = list(grouped)
-    else:  # no grouping: one total cell (values() with no names would group by every column)
-        cells = [records.aggregate(**annotations)]
-    total_people = records.values("person_id").distinct().count()
-    value_column = "count" if kind == "count" else f"mean_{measured.name}"
-    columns = [*group_by, "people", value_column]
-    suppressed = _suppress(cells, len(fields), scope.k)
-    message = ""
-    too_few = total_people < scope.k
-    if too_few:
-        # Even which groups exist says something about fewer than k people.
-        suppressed = set(range(len(cells)))
-        message = f"Fewer than {scope.k} people match: every cell is suppressed."
-    rows = []
-    for index, cell in enumerate(cells):
-        hidden = index in suppressed
-        value = cell["n"] if kind == "count" else cell.get("mean")
-        labels = [None if too_few else cell[f"g{i}"] for i in range(len(fields))]
-        rows.append(
-            {
-                "cells": labels + [None if hidden else cell["people"], None if hidden else value],
-                "suppressed": hidden,
-            }
-        )
-    _log(
-        scope,
-        AccessKind.AGGREGATE,
-        records,
-        len(cells),
-        {"group_by": group_by, "measure": measure or "count", "suppressed": len(suppressed)},
-        released=group_by + ([measured.name] if measured is not None else []),
-    )
-    return AggregateResult(columns, rows, len(suppressed), scope.k, message)
-
-
-def _suppress(cells: list[dict], dimensions: int, k: int) -> set[int]:
-    """Primary then complementary suppression over the cells' lines."""
-    hidden = {i for i, c in enumerate(cells) if c["people"] < k}
-    if not hidden:
-        return hidden
-    if dimensions == 0:
-        return hidden
-    changed = True
-    while changed:
-        changed = False
-        for axis in range(dimensions):
-            lines: dict = {}
-            for i, c in enumerate(cells):
-                line = tuple(c[f"g{d}"] for d in range(dimensions) if d != axis)
-                lines.setdefault(line, []).append(i)
-            for members in lines.values():
-                if len(members) < 2:
-                    continue
-                if sum(1 for i in members if i in hidden) == 1:
-                    candidates = [i for i in members if i not in hidden]
-                    hidden.add(min(candidates, key=lambda i: (cells[i]["people"], i)))
-                    changed = True
-    return hidden

@@ -192,6 +192,9 @@ class ConditionsOut(serializers.Serializer):
     aggregate_only = serializers.BooleanField()
     min_cohort = serializers.IntegerField()
     expires_on = serializers.DateField(allow_null=True)
+    epsilon = serializers.FloatField(
+        allow_null=True, help_text="The privacy budget (ε) an approval gave; null otherwise."
+    )
     obligations = ObligationOut(many=True, source="obligations.all")
 
 
@@ -316,6 +319,7 @@ class GrantOut(serializers.Serializer):
     fields = serializers.SerializerMethodField(method_name="field_names")
     output_level = serializers.CharField()
     k = serializers.IntegerField()
+    epsilon = serializers.FloatField(help_text="The privacy budget (ε) of its aggregates.")
     valid_from = serializers.DateField()
     valid_until = serializers.DateField()
     status = serializers.CharField()
@@ -347,7 +351,8 @@ class RequestCreateIn(serializers.Serializer):
         allow_null=True,
         required=False,
         default=None,
-        help_text='null for everyone, or {"<dataset-slug>.<field>": value}.',
+        help_text='null for everyone, or {"<dataset-slug>.<field>": value}. A field that '
+        "selects people is a field used: each must also be in fields, within your clearance.",
     )
     output_level = serializers.ChoiceField(choices=OutputLevel.choices)
     involves_model = serializers.BooleanField(default=False)
@@ -380,7 +385,18 @@ class ConditionsIn(serializers.Serializer):
     aggregate_only = serializers.BooleanField(default=False)
     min_cohort = serializers.IntegerField(min_value=2, default=10)
     expires_on = serializers.DateField(allow_null=True, required=False, default=None)
+    epsilon = serializers.FloatField(
+        min_value=0.0,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="The privacy budget (ε) an approval gives the aggregates; null for the "
+        "data protection officer's default (in a correction, the corrected decision's).",
+    )
     obligations = ObligationIn(many=True, required=False, default=list)
+
+
+CORRECTABLE_CONDITIONS = {"aggregate_only", "min_cohort", "expires_on", "epsilon"}
 
 
 class DecisionIn(serializers.Serializer):
@@ -392,7 +408,11 @@ class DecisionIn(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text="To correct a decision: the id of the request's latest decision. "
-        "Decisions are never edited; the correction supersedes it.",
+        "Decisions are never edited; the correction supersedes it, keeping each condition "
+        "it does not name. It passes the same "
+        "checks as a first decision over the votes of that round, may narrow access but "
+        "never widen it, and never turns a refusal into an approval (a new review round "
+        "does that); a revoked or expired request cannot be corrected.",
     )
 
 
@@ -575,7 +595,9 @@ def request_votes(request, pk):
     request=DecisionIn,
     responses={201: DecisionCreatedOut, 400: ERROR_BODY, 403: FORBIDDEN, 404: NOT_FOUND},
     description="The chair records the decision once the votes meet quorum and support the "
-    "outcome. An approval creates a grant (its id is in the response).",
+    "outcome. An approval creates a grant (its id is in the response). With `supersedes`, "
+    "the chair corrects the latest decision under the same rules, narrowing access only; "
+    "a refused correction is a 400 with the reasons and changes nothing.",
 )
 @api_view(["POST"])
 @_service_errors
@@ -598,6 +620,12 @@ def request_decision(request, pk):
             raise BadRequest(
                 "This request has no such decision.", {"supersedes": ["No such decision."]}
             )
+        # As the correction page shows them prefilled: a correction keeps each condition
+        # of the corrected decision that it does not name.
+        raw = request.data.get("conditions") if hasattr(request.data, "get") else None
+        named = set(raw) if isinstance(raw, dict) else set()
+        for name in CORRECTABLE_CONDITIONS - named:
+            conditions[name] = getattr(supersedes, name)
     decision = services.decision_record(
         actor=request.user,
         request=obj,

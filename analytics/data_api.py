@@ -23,7 +23,7 @@ from rest_framework.decorators import api_view
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from . import access, selectors
+from . import access, disclosure, selectors
 from .api import ERROR_BODY, FORBIDDEN, NOT_FOUND, BadRequest
 
 # --- errors ---------------------------------------------------------------------------
@@ -51,6 +51,8 @@ def _scope_errors(view):
             raise exceptions.PermissionDenied(str(exc)) from None
         except access.NotGranted as exc:
             raise BadRequest(str(exc), {"fields": [exc.name]}) from None
+        except disclosure.BadAggregate as exc:
+            raise BadRequest(str(exc), {"query": [str(exc)]}) from None
 
     return wrapper
 
@@ -64,25 +66,41 @@ def _scope(request, pk: int) -> access.Scope:
 # --- output shapes ---------------------------------------------------------------------
 
 
+class BudgetOut(serializers.Serializer):
+    total = serializers.FloatField(help_text="The grant's privacy budget (ε), set by the decision.")
+    spent = serializers.FloatField(help_text="ε spent by the round's aggregates so far.")
+    left = serializers.FloatField()
+
+
 class AggregateOut(serializers.Serializer):
     columns = serializers.ListField(
         child=serializers.CharField(),
-        help_text='The group-by fields, then "people", then "count" or "mean_<field>".',
+        help_text='The group-by fields, then "people", then "mean_<field>" for a mean.',
     )
     rows = serializers.ListField(
         child=serializers.ListField(child=serializers.JSONField(allow_null=True)),
-        help_text="One list of cells per group, in the columns' order. A suppressed cell "
-        "is null (never 0); when the whole query is below k, every cell is null.",
+        help_text="One list of cells per declared group (every group the registry "
+        'declares, in its order, with "Not recorded" last): the groups\' labels, then '
+        "the noisy number of people and, for a mean, the noisy mean. A suppressed "
+        "cell is null (never 0).",
     )
     suppressed_rows = serializers.ListField(
         child=serializers.BooleanField(),
-        help_text="For each row: true when its cells are suppressed.",
+        help_text="For each row: true when its noisy number of people is under k.",
     )
     suppressed = serializers.IntegerField(help_text="How many rows are suppressed.")
     k = serializers.IntegerField(help_text="Cells with fewer people than this are suppressed.")
-    message = serializers.CharField(
-        allow_blank=True, help_text="Why everything is suppressed, when it is; else empty."
+    epsilon = serializers.FloatField(
+        help_text="The ε this answer spent: 0 when it repeats a stored answer."
     )
+    budget = BudgetOut()
+    repeated = serializers.BooleanField(
+        help_text="True when the same aggregate was asked before: the stored answer."
+    )
+    margin_95 = serializers.FloatField(
+        help_text="Each number of people is within this of the true number 95 times in 100."
+    )
+    message = serializers.CharField(allow_blank=True)
 
 
 class AccessEventOut(serializers.Serializer):
@@ -94,6 +112,13 @@ class AccessEventOut(serializers.Serializer):
     output_level = serializers.CharField()
     people = serializers.IntegerField(help_text="How many people the read included.")
     rows = serializers.IntegerField()
+    cohort = serializers.SerializerMethodField(
+        help_text='The cohort that chose the people, {"<dataset-slug>.<field>": value}; '
+        "null for everyone."
+    )
+
+    def get_cohort(self, obj) -> dict | None:
+        return obj.detail.get("cohort")
 
 
 # --- endpoints ------------------------------------------------------------------------
@@ -147,19 +172,17 @@ def grant_extract(request, pk):
 @api_view(["GET"])
 @_scope_errors
 def grant_aggregate(request, pk):
-    """Counts or means grouped by granted fields, computed in the database.
+    """Numbers of people, or means, per declared group, under differential privacy.
 
-    A cell with fewer than k people is null and its row marked, and so is a second cell
-    in the same line so that none can be recovered from the totals. A whole query below
-    k answers with every cell null and a message, not an error."""
+    The database counts; OpenDP adds noise; each new aggregate spends the privacy
+    budget's share (403 with the reason once it is spent), and the same aggregate asked
+    again returns the stored answer at no cost. Groups come from the registry (a field
+    with no declared groups cannot group: 400); a cell whose noisy count is under k is
+    null and its row marked."""
     scope = _scope(request, pk)
     group_by = [g.strip() for g in request.query_params.get("group_by", "").split(",")]
     measure = request.query_params.get("measure", "count").strip() or "count"
-    data = access.aggregate(scope, [g for g in group_by if g], measure).as_dict()
-    if data["message"]:
-        # Below k overall, even which groups exist says something about the few people
-        # matching: no cell is shown.
-        data["rows"] = [[None] * len(cells) for cells in data["rows"]]
+    data = disclosure.aggregate(scope, [g for g in group_by if g], measure).as_dict()
     return Response(AggregateOut(data).data)
 
 

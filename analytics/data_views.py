@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import access, selectors, services
+from . import access, disclosure, selectors, services
 from .models import AccessKind, OutputLevel
 from .tasks import ExtractStatus, extract_prepare_task, extract_progress_key
 
@@ -44,15 +44,31 @@ def _scope_or_error(request, grant, slug: str | None):
         return None, render(request, "analytics/grant_data.html", context, status=400)
 
 
+def _groupable(field) -> bool:
+    try:
+        disclosure.declared_groups(field)
+    except disclosure.BadAggregate:
+        return False
+    return True
+
+
 def _builder_context(scope) -> dict:
-    numeric = [f.name for f in scope.fields if f.type in access.NUMERIC]
+    numeric = [
+        f
+        for f in scope.fields
+        if f.type in disclosure.NUMERIC and f.minimum is not None and f.maximum is not None
+    ]
     return {
         "grant": scope.grant,
         "scope": scope,
         "datasets": _dataset_slugs(scope.grant),
         "dataset_slug": scope.dataset.slug,
         "field_names": scope.field_names,
-        "measures": ["count", *(f"mean:{name}" for name in numeric)],
+        "group_fields": [f for f in scope.fields if _groupable(f)],
+        "ungroupable": [f for f in scope.fields if not _groupable(f)],
+        "measures": [("count", "Number of people")]
+        + [(f"mean:{f.name}", f"Mean {f.display_label.lower()}") for f in numeric],
+        "budget": disclosure.aggregate_cost(scope),
         "can_extract": scope.output_level != OutputLevel.AGGREGATE,
         "group_by": [],
         "measure": "count",
@@ -73,7 +89,7 @@ def grant_data(request, pk):
     return render(request, "analytics/grant_data.html", context)
 
 
-def _result_rows(result: access.AggregateResult, groups: int) -> list[dict]:
+def _result_rows(result: disclosure.AggregateResult, groups: int) -> list[dict]:
     return [
         {
             "groups": row["cells"][:groups],
@@ -95,11 +111,15 @@ def grant_aggregate(request, pk):
     measure = request.GET.get("measure") or "count"
     context = _builder_context(scope) | {"group_by": group_by, "measure": measure}
     try:
-        result = access.aggregate(scope, group_by, measure)
-    except access.NotGranted as exc:
+        result = disclosure.aggregate(scope, group_by, measure)
+    except (access.NotGranted, disclosure.BadAggregate) as exc:
         context["aggregate_error"] = str(exc)
         return render(request, "analytics/grant_data.html", context, status=400)
+    except disclosure.BudgetSpent as exc:
+        context["aggregate_error"] = str(exc)
+        return render(request, "analytics/grant_data.html", context, status=403)
     context["result"] = result
+    context["budget"] = disclosure.aggregate_cost(scope)
     context["result_rows"] = _result_rows(result, len(group_by))
     template = (
         "analytics/_aggregate_table.html"

@@ -48,7 +48,8 @@ class RequestForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "dataset.field=value"}),
         label="Cohort",
         help_text="Empty for everyone; otherwise one filter per line, written "
-        "dataset.field=value (for example oulad-student-info.code_module=AAA).",
+        "dataset.field=value (for example oulad-student-info.code_module=AAA). A field that "
+        "selects people is a field used: tick it among the fields too.",
     )
     output_level = forms.ChoiceField(choices=OutputLevel.choices, initial=OutputLevel.AGGREGATE)
     involves_model = forms.BooleanField(required=False, label="A predictive model is involved")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from governance.models import Dataset, Role, Seat
 from governance.permissions import STEWARD_PERM, has_role
 
-from .models import AnalyticsRequest, Grant, RequestStatus
+from .models import DECIDED_STATUSES, AnalyticsRequest, Decision, Grant, RequestStatus
 
 # Staff who see every request once it leaves draft (read-only unless another rule allows).
 _OVERSIGHT = (Role.DPO, Role.AUDITOR, Role.ADMINISTRATOR)
@@ -40,11 +40,18 @@ def _requests(user, action: str) -> QuerySet[AnalyticsRequest]:
             pk__in=AnalyticsRequest.objects.filter(committee).values("pk"),
             status=RequestStatus.IN_REVIEW,
         ).exclude(mine)
-    if action == "decide":
+    if action in {"decide", "correct"}:
         chaired = AnalyticsRequest.objects.filter(
             committee__memberships__user=user, committee__memberships__seat=Seat.CHAIR
         ).values("pk")
-        return requests.filter(pk__in=chaired, status=RequestStatus.IN_REVIEW)
+        if action == "decide":
+            return requests.filter(pk__in=chaired, status=RequestStatus.IN_REVIEW)
+        # A decision of the current round that nothing has superseded, on a request that
+        # still stands as a decision left it. The service checks the rest under its lock.
+        latest = Decision.objects.filter(
+            request=OuterRef("pk"), round=OuterRef("round"), superseded_by__isnull=True
+        )
+        return requests.filter(pk__in=chaired, status__in=DECIDED_STATUSES).filter(Exists(latest))
     if action != "view":
         raise ValueError(f"unknown request action {action!r}")
     if has_role(user, *_OVERSIGHT):

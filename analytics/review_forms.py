@@ -69,6 +69,15 @@ class DecisionForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="Empty: the grant ends when the request's period ends.",
     )
+    epsilon = forms.FloatField(
+        required=False,
+        label="Privacy budget (ε)",
+        min_value=0.0,
+        help_text="How much the analyst's aggregates may reveal in all: each aggregate spends "
+        "part of it, and figures carry random noise so no one person can be singled out. "
+        "Smaller is more private. Empty: the data protection officer's default (in a "
+        "correction, the corrected decision's budget).",
+    )
 
 
 class ObligationForm(forms.Form):

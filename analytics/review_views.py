@@ -25,7 +25,7 @@ from governance.services import registry
 from governance.services.notifications import notification_mark_read
 from governance.views import NOT_SAVED, form_submit
 
-from . import selectors, services
+from . import disclosure, selectors, services
 from .models import GrantStatus, Outcome
 from .permissions import user_can
 from .review_forms import (
@@ -66,6 +66,7 @@ def _review_context(user, pk: int) -> dict:
     current = detail.round
     return {
         "analytics_request": detail,
+        "cohort": selectors.cohort_filters(detail),
         "findings": [f for f in detail.findings.all() if f.round == current],
         "signoffs": [s for s in detail.signoffs.all() if s.round == current],
         "votes": [v for v in detail.votes.all() if v.round == current],
@@ -127,8 +128,32 @@ def request_vote(request, pk):
 @require_http_methods(["GET", "POST"])
 def request_decide(request, pk):
     analytics_request = selectors.request_get_for_user(user=request.user, pk=pk, action="decide")
+    return _decision_page(request, analytics_request, supersedes=None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_correct(request, pk):
+    """The chair corrects the latest decision: the same service and rules as deciding."""
+    analytics_request = selectors.request_get_for_user(user=request.user, pk=pk, action="correct")
+    supersedes = selectors.decision_latest(request=analytics_request)
+    return _decision_page(request, analytics_request, supersedes=supersedes)
+
+
+def _decision_page(request, analytics_request, *, supersedes):
+    """The decision form, or the correction form of ``supersedes`` (prefilled with its
+    conditions); either way ``services.decision_record`` decides what may be recorded."""
     data = request.POST if request.method == "POST" else None
-    form = DecisionForm(data)
+    initial = None
+    if supersedes is not None:
+        initial = {
+            "outcome": supersedes.outcome,
+            "aggregate_only": supersedes.aggregate_only,
+            "min_cohort": supersedes.min_cohort,
+            "expires_on": supersedes.expires_on,
+            "epsilon": supersedes.epsilon,
+        }
+    form = DecisionForm(data, initial=initial)
     # The request page's inline form may post no obligation rows at all: that is no rows.
     with_rows = data is None or f"{OBLIGATIONS_PREFIX}-TOTAL_FORMS" in data
     obligations = ObligationFormSet(data if with_rows else None, prefix=OBLIGATIONS_PREFIX)
@@ -139,25 +164,28 @@ def request_decide(request, pk):
             services.decision_record,
             actor=request.user,
             request=analytics_request,
+            supersedes=supersedes,
             obligations=obligations.obligations() if data is not None and with_rows else [],
         )
         decision = form_submit(request, form, write)
         if decision is not NOT_SAVED:
-            messages.success(
-                request, f"Decision recorded: {decision.get_outcome_display().lower()}."
-            )
+            done = "Decision corrected" if supersedes is not None else "Decision recorded"
+            messages.success(request, f"{done}: {decision.get_outcome_display().lower()}.")
             return redirect(analytics_request)
-    context = _review_context(request.user, pk)
+    context = _review_context(request.user, analytics_request.pk)
     committee = context["analytics_request"].committee
     tally = services.tally(analytics_request, votes=context["votes"])
-    supported = services.supported_outcomes(committee, tally)
+    open_outcomes = services.outcomes_open(
+        request=context["analytics_request"], supersedes=supersedes, votes=context["votes"]
+    )
     context |= {
         "form": form,
         "obligations": obligations,
         "committee": committee,
         "tally": tally,
         "quorum_met": tally.counted >= committee.quorum,
-        "outcomes": [(o, o.label, o in supported) for o in Outcome],
+        "outcomes": [(o, o.label, not open_outcomes[o], open_outcomes[o]) for o in Outcome],
+        "supersedes": supersedes,
     }
     return render(request, "analytics/decision_form.html", context)
 
@@ -166,18 +194,42 @@ def request_decide(request, pk):
 
 
 def _grant_page(request, grant, form):
+    fields = list(grant.fields.all())
+    releases = _budget_over_time(grant, fields)
     return render(
         request,
         "analytics/grant_detail.html",
         {
             "grant": grant,
-            "fields": list(grant.fields.all()),
+            "fields": fields,
             "obligations": list(grant.decision.obligations.select_related("owner")),
+            "releases": releases,
+            "budget_left": releases[-1]["left"] if releases else grant.epsilon,
             "form": form,
             "can_revoke": grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
             and user_can(request.user, "revoke", grant),
         },
     )
+
+
+def _budget_over_time(grant, fields) -> list[dict]:
+    """The round's aggregate releases with the budget left after each, oldest first,
+    each described in plain words."""
+    labels = {f.name: f.display_label for f in fields}
+    left = grant.epsilon
+    rows = []
+    for release in disclosure.releases_for_grant(grant):
+        left -= release.epsilon
+        groups = [labels.get(n, n) for n in release.query["group_by"]]
+        measure = release.query["measure"]
+        asked = (
+            "Mean " + labels.get(measure[5:], measure[5:]).lower()
+            if measure != "count"
+            else ("Number of people")
+        )
+        asked += " by " + ", ".join(groups) if groups else ", everyone"
+        rows.append({"release": release, "left": max(0.0, left), "asked": asked})
+    return rows
 
 
 @login_required

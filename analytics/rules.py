@@ -206,6 +206,9 @@ CHECKS: dict[str, Callable[[Rule, Content], Verdict | None]] = {
     RuleKind.HUMAN_REVIEWER: _human_reviewer,
     RuleKind.MODEL_FAIRNESS: _model_fairness,
     RuleKind.MINIMISATION: _minimisation,
+    # Not a check of a request's content: its parameters are the differential-privacy
+    # settings the decision and every aggregate read (analytics.privacy).
+    RuleKind.PRIVACY_BUDGET: lambda rule, content: None,
 }
 
 

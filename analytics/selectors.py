@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTransform
 from django.http import Http404
 
 from governance import history
@@ -143,6 +146,40 @@ def request_detail(*, user, pk: int) -> AnalyticsRequest:
     )
 
 
+@dataclass(frozen=True)
+class CohortFilter:
+    """One filter of a request's cohort: the field (None if the request does not name it,
+    as a request drafted before that rule may not) and the value that selects people."""
+
+    key: str
+    value: object
+    field: Field | None
+
+    @property
+    def label(self) -> str:
+        return self.field.display_label if self.field is not None else self.key
+
+
+def cohort_filters(request: AnalyticsRequest) -> list[CohortFilter]:
+    """The request's cohort with its fields, from the request's fields (prefetched by
+    ``request_detail``: no query of its own there)."""
+    named = {f"{f.dataset.slug}.{f.name}": f for f in request.fields.all()}
+    return [
+        CohortFilter(key, value, named.get(key)) for key, value in (request.cohort or {}).items()
+    ]
+
+
+def decision_latest(*, request: AnalyticsRequest) -> Decision | None:
+    """The request's decision that nothing supersedes (the one a correction names)."""
+    return (
+        Decision.objects.filter(request=request, superseded_by__isnull=True)
+        .select_related("decided_by")
+        .prefetch_related("obligations__owner")
+        .order_by("-decided_at", "-id")
+        .first()
+    )
+
+
 def request_versions_with_differences(request: AnalyticsRequest) -> list[dict]:
     versions = list(request.versions.all())
     out = []
@@ -221,7 +258,8 @@ def access_events_for_person(*, person_id: int, before_id: int | None = None, li
     queries: the events, found from the subject index (person, event) read backwards
     from ``before_id`` (so a page costs the same however long the person's history),
     then their few grants (with request, purpose and decision), users and datasets,
-    each loaded once rather than repeated on every event row."""
+    each loaded once rather than repeated on every event row. Of the event's detail
+    only ``cohort`` is read (how the people were chosen), as ``event.cohort``."""
     from governance.models import User
 
     from .models import AccessEvent, AccessEventSubject
@@ -235,6 +273,7 @@ def access_events_for_person(*, person_id: int, before_id: int | None = None, li
     return (
         AccessEvent.objects.filter(pk__in=Subquery(ids))
         .defer("detail")
+        .annotate(cohort=KeyTransform("cohort", "detail"))
         .prefetch_related(
             Prefetch(
                 "grant",

@@ -17,6 +17,7 @@ from governance.models import (
     DecisionRule,
     Field,
     Role,
+    RuleSeverity,
     Seat,
 )
 from governance.permissions import has_role
@@ -39,6 +40,7 @@ from .models import (
     Vote,
     VoteChoice,
 )
+from .privacy import privacy_settings
 from .rules import Content, evaluate
 
 CONTENT_FIELDS = (
@@ -72,34 +74,49 @@ class RequestBlocked(ValidationError):
 # --- drafting ------------------------------------------------------------------------
 
 
-def _check_cohort(cohort, fields: list[Field]) -> dict | None:
-    """A cohort is null (everyone) or {"dataset.field": value} on the requested datasets."""
+def _check_cohort(cohort, fields: list[Field], *, actor) -> dict | None:
+    """A cohort is null (everyone) or {"dataset.field": value, ...}.
+
+    Rules: a field that selects people is a field used. It must be one the request
+    names (minimisation), so every rule weighs it and the committee approves it as it
+    does any field the request names. It must be within the requester's clearance: a
+    released field above it is withheld at each read, but a cohort field cannot be
+    withheld without widening the cohort, so a cohort the requester could never read is
+    refused now. The value is a single value, one of the field's values when it lists them.
+    """
     if cohort in (None, {}):
         return None
     if not isinstance(cohort, dict):
         raise ValidationError({"cohort": 'The cohort is null or {"dataset.field": value}.'})
-    datasets = {f.dataset_id for f in fields}
-    checked = {}
+    named = {f"{f.dataset.slug}.{f.name}": f for f in fields}
+    checked, problems = {}, []
     for key, value in cohort.items():
-        slug, _, name = str(key).partition(".")
-        field = (
-            Field.objects.select_related("dataset").filter(dataset__slug=slug, name=name).first()
-        )
+        key = str(key)
+        field = named.get(key)
         if field is None:
-            raise ValidationError({"cohort": f"{key}: no such field."})
-        if field.dataset_id not in datasets:
-            raise ValidationError(
-                {"cohort": f"{key}: the cohort filters only the datasets the request names."}
+            slug, _, name = key.partition(".")
+            if not Field.objects.filter(dataset__slug=slug, name=name).exists():
+                problems.append(f"{key}: no such field.")
+            else:
+                problems.append(
+                    f"{key}: not one of the request's fields. A field that selects people is "
+                    "a field used: add it to the fields (the rules and the committee then weigh "
+                    "it) or remove it from the cohort."
+                )
+        elif not actor.may_see(field.sensitivity):
+            problems.append(
+                f"{key}: {field.display_label} is "
+                f"{field.get_sensitivity_display().lower()} data, above your clearance "
+                f"({actor.get_clearance_display().lower()}): you may not select people by it."
             )
-        if field.excluded:
-            raise ValidationError({"cohort": f"{key}: an excluded field cannot select people."})
-        if not isinstance(value, str | int | float | bool):
-            raise ValidationError({"cohort": f"{key}: the value must be a single value."})
-        if field.values and str(value) not in field.values:
-            raise ValidationError(
-                {"cohort": f"{key}: {value!r} is not one of {', '.join(field.values)}."}
-            )
-        checked[key] = value
+        elif not isinstance(value, str | int | float | bool):
+            problems.append(f"{key}: the value must be a single value.")
+        elif field.values and str(value) not in field.values:
+            problems.append(f"{key}: {value!r} is not one of {', '.join(field.values)}.")
+        else:
+            checked[key] = value
+    if problems:
+        raise ValidationError({"cohort": problems})
     return checked
 
 
@@ -170,7 +187,7 @@ def request_create(*, actor, fields: list[Field], **content) -> AnalyticsRequest
     fields = list(fields)
     if not fields:
         raise ValidationError({"fields": "Name at least one field."})
-    content["cohort"] = _check_cohort(content.get("cohort"), fields)
+    content["cohort"] = _check_cohort(content.get("cohort"), fields, actor=actor)
     request = AnalyticsRequest(requester=actor, **content)
     request.full_clean()
     with acting_as(actor):
@@ -182,7 +199,8 @@ def request_create(*, actor, fields: list[Field], **content) -> AnalyticsRequest
 
 @transaction.atomic
 def request_update(*, actor, request: AnalyticsRequest, fields=None, **changes) -> bool:
-    """Edit a draft, or a request returned with changes requested. True if changed."""
+    """Edit a draft, or a request returned with changes requested. True if changed.
+    Rule: the cohort stays within the fields the request names (``_check_cohort``)."""
     request = AnalyticsRequest.objects.select_for_update().get(pk=request.pk)
     if actor.pk != request.requester_id:
         raise PermissionDenied("Only the requester edits a request.")
@@ -192,8 +210,11 @@ def request_update(*, actor, request: AnalyticsRequest, fields=None, **changes) 
     new_fields = list(fields) if fields is not None else current_fields
     if not new_fields:
         raise ValidationError({"fields": "Name at least one field."})
+    # The cohort is checked against the fields as they will be, even when only the
+    # fields change: dropping a field the cohort uses is refused.
+    cohort = _check_cohort(changes.get("cohort", request.cohort), new_fields, actor=actor)
     if "cohort" in changes:
-        changes["cohort"] = _check_cohort(changes["cohort"], new_fields)
+        changes["cohort"] = cohort
     changed = False
     for name, value in changes.items():
         if getattr(request, name) != value:
@@ -251,7 +272,8 @@ def _datasets(request: AnalyticsRequest):
 @transaction.atomic
 def request_submit(*, actor, request: AnalyticsRequest) -> AnalyticsRequest:
     """Submit for review. Rules: nothing may block; each submission opens a new round;
-    the stewards of every dataset it touches are asked first."""
+    the stewards of every dataset it touches are asked first; the cohort is checked again
+    (``_check_cohort``), so the committee never approves one the requester may not use."""
     request = AnalyticsRequest.objects.select_for_update().get(pk=request.pk)
     if actor.pk != request.requester_id:
         raise PermissionDenied("Only the requester submits a request.")
@@ -259,6 +281,7 @@ def request_submit(*, actor, request: AnalyticsRequest) -> AnalyticsRequest:
         raise ValidationError(
             f"A {request.get_status_display().lower()} request cannot be submitted."
         )
+    _check_cohort(request.cohort, list(request.fields.select_related("dataset")), actor=actor)
     findings = findings_refresh(request=request, actor=actor)
     blocking = [f for f in findings if f.severity == "block"]
     if blocking:
@@ -491,6 +514,199 @@ class ObligationInput:
     due_on: datetime.date
 
 
+# Where each outcome leaves the request.
+_STATUS_AFTER = {
+    Outcome.APPROVED: RequestStatus.APPROVED,
+    Outcome.CHANGES_REQUESTED: RequestStatus.CHANGES_REQUESTED,
+    Outcome.REJECTED: RequestStatus.REJECTED,
+}
+
+NEEDS_NEW_ROUND = (
+    "A correction may only narrow what the recorded decision allowed: turning a refusal "
+    "into an approval, or widening access, needs a new review round."
+)
+
+
+def _day(day: datetime.date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def _correction_refusal(request: AnalyticsRequest, supersedes: Decision) -> str | None:
+    """Why ``supersedes`` cannot be corrected now; None when it can."""
+    if (
+        supersedes.request_id != request.pk
+        or Decision.objects.filter(supersedes=supersedes).exists()
+    ):
+        return "Only the request's latest decision can be corrected."
+    if request.status == RequestStatus.REVOKED:
+        return (
+            "This request's grant was revoked, and no correction re-creates a revoked grant. "
+            "Access needs a new review round: the analyst files the request again."
+        )
+    if request.status == RequestStatus.EXPIRED:
+        return (
+            "This request's grant has expired, and no correction extends it. Access needs a "
+            "new review round: the analyst files the request again."
+        )
+    if supersedes.round != request.round or request.status != _STATUS_AFTER[supersedes.outcome]:
+        return (
+            f"The decision of round {supersedes.round} can no longer be corrected: the request "
+            f"is now {request.get_status_display().lower()} (round {request.round})."
+        )
+    if supersedes.outcome == Outcome.APPROVED:
+        grant = Grant.objects.filter(decision=supersedes).first()
+        if grant is None or grant.status != GrantStatus.ACTIVE:
+            state = grant.get_status_display().lower() if grant else "missing"
+            return (
+                f"The grant this decision gave is {state}, and no correction re-creates it. "
+                "Access needs a new review round."
+            )
+        if grant.valid_until < timezone.localdate():
+            return (
+                f"The grant this decision gave ended on {_day(grant.valid_until)}, and no "
+                "correction extends it. Access needs a new review round."
+            )
+    return None
+
+
+def _approval_refusals(request: AnalyticsRequest) -> list[str]:
+    """What the round's sign-offs and findings say against an approval."""
+    refusals = []
+    signed = {
+        s.dataset_id: s.approve
+        for s in StewardSignoff.objects.filter(request=request, round=request.round)
+    }
+    unsigned = [d.name for d in _datasets(request) if signed.get(d.pk) is not True]
+    if unsigned:
+        refusals.append(
+            f"An approval needs every steward's sign-off in round {request.round}; not "
+            f"signed off: {', '.join(sorted(unsigned))}."
+        )
+    blocking = Finding.objects.filter(
+        request=request, round=request.round, severity=RuleSeverity.BLOCK
+    ).order_by("rule__slug")
+    if blocking:
+        refusals.append(
+            "An approval is refused while a rule blocks the version under review: "
+            + "; ".join(f.message for f in blocking)
+        )
+    return refusals
+
+
+def decision_refusals(
+    *, request: AnalyticsRequest, outcome: str, supersedes: Decision | None = None, votes=None
+) -> list[str]:
+    """Why the chair may not record ``outcome`` on ``request`` now, in plain words; empty
+    when they may. One rule for a first decision and a correction (``supersedes``), read
+    by ``decision_record`` (under the request's row lock) and by the decision pages.
+
+    * State. A first decision only while the committee reviews the request. A correction
+      only of the request's latest decision, in that decision's round, while the request
+      stands as that decision left it: approved (its grant still active and not ended),
+      changes requested or rejected. Never of a revoked, expired or withdrawn request, nor
+      once a new round has begun.
+    * Quorum: at least the committee's quorum of non-recused votes in the round.
+    * The committee's rule: an outcome the round's votes support (``supported_outcomes``).
+    * An approval also needs every dataset the request uses signed off by its steward in
+      the round, and no blocking finding on the round's version.
+
+    ``votes`` may pass the round's votes already loaded.
+    """
+    if supersedes is None:
+        if request.status != RequestStatus.IN_REVIEW:
+            return ["This request is not awaiting a decision."]
+    else:
+        refusal = _correction_refusal(request, supersedes)
+        if refusal:
+            return [refusal]
+    committee = request.committee
+    t = tally(request, votes)
+    if t.counted < committee.quorum:
+        return [f"No quorum: {t.counted} non-recused vote(s), {committee.quorum} needed."]
+    if outcome not in supported_outcomes(committee, t):
+        return [
+            f"The votes ({t.approve} approve, {t.request_changes} request changes, "
+            f"{t.reject} reject) do not support “{Outcome(outcome).label}” under the "
+            f"{committee.get_rule_display().lower()} rule."
+        ]
+    if outcome == Outcome.APPROVED:
+        return _approval_refusals(request)
+    return []
+
+
+def _grant_end(decision: Decision, ends_on: datetime.date) -> datetime.date:
+    """The last day a grant made by ``decision`` runs: its expiry or the request's end."""
+    return min(ends_on, decision.expires_on) if decision.expires_on else ends_on
+
+
+def decision_widens(previous: Decision, proposed: Decision) -> list[str]:
+    """How ``proposed``, a correction of ``previous``, would give more than ``previous``
+    did, one plain sentence each; empty when it gives the same or less.
+
+    A refusal gives nothing. An approval correcting a refusal (rejected, or changes
+    requested) widens. An approval correcting an approval widens if it lifts “aggregate
+    only”, lowers the minimum cohort k, lets the grant run later (a later expiry, or none
+    where there was one), or raises the privacy budget ε (none counts as 0). The fields
+    cannot widen: a decision names none, every grant has the request's fields, and an
+    approved request's fields cannot change.
+    """
+    if proposed.outcome != Outcome.APPROVED:
+        return []
+    if previous.outcome != Outcome.APPROVED:
+        return [f"It would turn “{previous.get_outcome_display()}” into an approval."]
+    reasons = []
+    if previous.aggregate_only and not proposed.aggregate_only:
+        reasons.append("It would lift “aggregate only”.")
+    if proposed.min_cohort < previous.min_cohort:
+        reasons.append(
+            f"It would lower the minimum cohort (k) from {previous.min_cohort} to "
+            f"{proposed.min_cohort}."
+        )
+    ends_on = proposed.request.ends_on
+    before, after = _grant_end(previous, ends_on), _grant_end(proposed, ends_on)
+    if after > before:
+        if proposed.expires_on is None:
+            reasons.append(
+                f"It would remove the expiry date: the grant would run to {_day(after)} "
+                f"instead of {_day(before)}."
+            )
+        else:
+            reasons.append(f"It would end the grant on {_day(after)} instead of {_day(before)}.")
+    if (proposed.epsilon or 0.0) > (previous.epsilon or 0.0):
+        reasons.append(
+            f"It would raise the privacy budget (ε) from {previous.epsilon or 0.0:g} to "
+            f"{proposed.epsilon:g}."
+        )
+    return reasons
+
+
+def outcomes_open(
+    *, request: AnalyticsRequest, supersedes: Decision | None = None, votes=None
+) -> dict[str, list[str]]:
+    """For the decision pages: each outcome with why the chair may not record it now
+    (empty: they may): ``decision_refusals`` and, for a correction that keeps the
+    corrected decision's conditions, ``decision_widens``."""
+    open_ = {}
+    for outcome in Outcome:
+        reasons = decision_refusals(
+            request=request, outcome=outcome, supersedes=supersedes, votes=votes
+        )
+        if not reasons and supersedes is not None:
+            kept = Decision(
+                request=request,
+                outcome=outcome,
+                aggregate_only=supersedes.aggregate_only,
+                min_cohort=supersedes.min_cohort,
+                expires_on=supersedes.expires_on,
+                epsilon=supersedes.epsilon,
+            )
+            reasons = decision_widens(supersedes, kept)
+            if reasons:
+                reasons.append(NEEDS_NEW_ROUND)
+        open_[outcome] = reasons
+    return open_
+
+
 @transaction.atomic
 def decision_record(
     *,
@@ -503,10 +719,29 @@ def decision_record(
     expires_on: datetime.date | None = None,
     obligations: list[ObligationInput] = (),
     supersedes: Decision | None = None,
+    epsilon: float | None = None,
 ) -> Decision:
-    """The chair records the committee's decision. Rules: quorum of non-recused votes;
-    an outcome the votes support under the committee's rule; a rationale. Approval
-    creates a grant. A decision is never edited: a correction supersedes it."""
+    """The chair records the committee's decision on the round, or corrects the latest
+    one (``supersedes``). The page, the API and anything else call this one function.
+
+    Rules:
+    * only the committee's chair, with a rationale;
+    * a first decision and a correction pass the same checks, ``decision_refusals``: the
+      request's state, the quorum, the committee's rule over the round's votes and, for
+      an approval, every steward's sign-off in the round and no blocking finding;
+    * conditions: an expiry not in the past; a privacy budget ε above 0 and at most the
+      DPO's maximum (``_decision_epsilon``);
+    * a correction fixes what the recorded decision got wrong within what the votes
+      support, and never gives more (``decision_widens``): it may narrow access (aggregate
+      only, a higher k, an earlier expiry, a smaller ε) or refuse; an approval of a
+      refusal, or any widening, is refused with the reason: it needs a new review round;
+    * a correction revokes the corrected decision's active grant ("Superseded by a
+      corrected decision."); an approval makes a new, narrower one, a refusal none. A
+      grant revoked by the chair or the DPO, or expired, is never re-created. The
+      corrected decision's obligations stay in force; a correction may add more;
+    * a decision is never edited; an approval creates a grant; a refused decision writes
+      nothing (no decision, grant or notification).
+    """
     request = AnalyticsRequest.objects.select_for_update().get(pk=request.pk)
     seat = membership(actor, request.committee)
     if seat is None or seat.seat != Seat.CHAIR:
@@ -515,24 +750,12 @@ def decision_record(
         raise ValidationError({"rationale": "A rationale is required."})
     if outcome not in Outcome.values:
         raise ValidationError({"outcome": f"Unknown outcome {outcome!r}."})
-    if supersedes is None:
-        if request.status != RequestStatus.IN_REVIEW:
-            raise ValidationError("This request is not awaiting a decision.")
-        t = tally(request)
-        if t.counted < request.committee.quorum:
-            raise ValidationError(
-                f"No quorum: {t.counted} non-recused vote(s), {request.committee.quorum} needed."
-            )
-        if outcome not in supported_outcomes(request.committee, t):
-            raise ValidationError(
-                f"The votes ({t.approve} approve, {t.request_changes} request changes, "
-                f"{t.reject} reject) do not support “{Outcome(outcome).label}” under the "
-                f"{request.committee.get_rule_display().lower()} rule."
-            )
-    elif supersedes.request_id != request.pk or hasattr(supersedes, "superseded_by"):
-        raise ValidationError("Only the request's latest decision can be corrected.")
+    refusals = decision_refusals(request=request, outcome=outcome, supersedes=supersedes)
+    if refusals:
+        raise ValidationError(refusals)
     if expires_on is not None and expires_on < timezone.localdate():
         raise ValidationError({"expires_on": "The expiry date is in the past."})
+    epsilon = _decision_epsilon(outcome, epsilon, supersedes)
     decision = Decision(
         request=request,
         round=request.round,
@@ -543,7 +766,12 @@ def decision_record(
         expires_on=expires_on,
         decided_by=actor,
         supersedes=supersedes,
+        epsilon=epsilon,
     )
+    if supersedes is not None:
+        widens = decision_widens(supersedes, decision)
+        if widens:
+            raise ValidationError([*widens, NEEDS_NEW_ROUND])
     decision.full_clean()
     with acting_as(actor):
         decision.save()
@@ -556,11 +784,7 @@ def decision_record(
         if supersedes is not None:
             for grant in Grant.objects.filter(decision=supersedes, status=GrantStatus.ACTIVE):
                 _revoke(grant, actor, "Superseded by a corrected decision.")
-        request.status = {
-            Outcome.APPROVED: RequestStatus.APPROVED,
-            Outcome.CHANGES_REQUESTED: RequestStatus.CHANGES_REQUESTED,
-            Outcome.REJECTED: RequestStatus.REJECTED,
-        }[outcome]
+        request.status = _STATUS_AFTER[outcome]
         request.save()
         if outcome == Outcome.APPROVED:
             _grant_create(request, decision)
@@ -574,19 +798,47 @@ def decision_record(
     return decision
 
 
+def _decision_epsilon(
+    outcome: str, epsilon: float | None, supersedes: Decision | None = None
+) -> float | None:
+    """The privacy budget an approval gives. Rule: above 0 and at most the DPO's maximum
+    (the privacy-budget rule); when the chair names none, the rule's default, or for a
+    correction of an approval the corrected decision's budget (never above the maximum).
+    Only an approval carries a budget."""
+    if outcome != Outcome.APPROVED:
+        return None
+    settings = privacy_settings()
+    if epsilon is None:
+        if supersedes is not None and supersedes.outcome == Outcome.APPROVED:
+            # A correction keeps the budget it does not name; one recorded before budgets
+            # existed stays without one.
+            if supersedes.epsilon is None:
+                return None
+            return min(supersedes.epsilon, settings.max_epsilon)
+        return min(settings.epsilon, settings.max_epsilon)
+    if not epsilon > 0:
+        raise ValidationError({"epsilon": "The privacy budget must be above 0."})
+    if epsilon > settings.max_epsilon:
+        raise ValidationError(
+            {
+                "epsilon": f"The privacy budget may be at most {settings.max_epsilon:g} "
+                "(the data protection officer's privacy-budget rule)."
+            }
+        )
+    return float(epsilon)
+
+
 def _grant_create(request: AnalyticsRequest, decision: Decision) -> Grant:
     today = timezone.localdate()
-    valid_until = request.ends_on
-    if decision.expires_on:
-        valid_until = min(valid_until, decision.expires_on)
     grant = Grant(
         request=request,
         decision=decision,
         grantee=request.requester,
         output_level=OutputLevel.AGGREGATE if decision.aggregate_only else request.output_level,
         k=decision.min_cohort,
+        epsilon=decision.epsilon or 0.0,
         valid_from=max(request.starts_on, today),
-        valid_until=valid_until,
+        valid_until=_grant_end(decision, request.ends_on),
     )
     grant.full_clean()
     grant.save()

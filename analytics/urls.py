@@ -13,6 +13,11 @@ urlpatterns = [
     path("requests/<int:pk>/signoff/", review_views.request_signoff, name="request-signoff"),
     path("requests/<int:pk>/vote/", review_views.request_vote, name="request-vote"),
     path("requests/<int:pk>/decide/", review_views.request_decide, name="request-decide"),
+    path(
+        "requests/<int:pk>/decision/correct/",
+        review_views.request_correct,
+        name="request-correct",
+    ),
     path("reviews/stewards/", review_views.steward_queue, name="steward-queue"),
     path("reviews/committee/", review_views.committee_queue, name="committee-queue"),
     path("grants/<int:pk>/", review_views.grant_detail, name="grant-detail"),

@@ -7,9 +7,11 @@ subject index; the receivers below react to consent withdrawals.
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.urls import reverse
 
-from consent.uses import Cursor, Use
+from consent.uses import ChosenBy, Cursor, Use
+from governance.models import Field
 from governance.services.notifications import notify
 
 from .models import AccessEvent, Grant, GrantStatus
@@ -20,7 +22,39 @@ def _name(user) -> str:
     return (user.full_name or user.email) if user is not None else ""
 
 
-def _use(event: AccessEvent) -> Use:
+def _cohort_fields(events) -> dict[str, Field]:
+    """The fields the events' cohorts name, by "dataset.field", in one query (none when
+    no event had a cohort)."""
+    keys = {key for e in events for key in (getattr(e, "cohort", None) or {})}
+    if not keys:
+        return {}
+    query = Q()
+    for key in keys:
+        slug, _, name = key.partition(".")
+        query |= Q(dataset__slug=slug, name=name)
+    return {
+        f"{f.dataset.slug}.{f.name}": f
+        for f in Field.objects.filter(query).select_related("dataset")
+    }
+
+
+def _chosen_by(event: AccessEvent, fields: dict[str, Field]) -> list[ChosenBy]:
+    chosen = []
+    for key, value in (getattr(event, "cohort", None) or {}).items():
+        field = fields.get(key)
+        slug, _, name = key.partition(".")
+        chosen.append(
+            ChosenBy(
+                field=key,
+                label=field.display_label if field else name.replace("_", " ").capitalize(),
+                dataset=field.dataset.name if field else slug,
+                value=value,
+            )
+        )
+    return chosen
+
+
+def _use(event: AccessEvent, fields: dict[str, Field]) -> Use:
     grant = event.grant
     request = grant.request
     decision = grant.decision
@@ -45,6 +79,7 @@ def _use(event: AccessEvent) -> Use:
         decision=decision.get_outcome_display(),
         decided_at=decision.decided_at,
         recipients=sorted({read_by, requester}),
+        chosen_by=_chosen_by(event, fields),
     )
 
 
@@ -53,7 +88,9 @@ class AccessLogUses:
         events = access_events_for_person(
             person_id=person_id, before_id=before.event_id if before else None, limit=limit
         )
-        return [_use(e) for e in events]
+        events = list(events)
+        fields = _cohort_fields(events)
+        return [_use(e, fields) for e in events]
 
     def request_for_person(self, *, person_id: int, request_id: int):
         event = (
@@ -61,7 +98,9 @@ class AccessLogUses:
             .filter(grant__request_id=request_id)
             .first()
         )
-        return _use(event) if event is not None else None
+        if event is None:
+            return None
+        return _use(event, _cohort_fields([event]))
 
 
 def notify_grant_holders(sender, *, receipt, **kwargs) -> None:

@@ -215,6 +215,7 @@ def _detail_context(user, analytics_request, *, findings=None) -> dict:
         pending = _readable(
             services.version_differences(versions[-1]["version"].content, services.snapshot(r))
         )
+    cohort = selectors.cohort_filters(r)
     shown, findings_round, as_submitted = _shown_findings(r, bool(pending))
     if findings is not None:
         shown, findings_round, as_submitted = _blocking_first(findings), r.round + 1, False
@@ -257,6 +258,8 @@ def _detail_context(user, analytics_request, *, findings=None) -> dict:
     return {
         "analytics_request": r,
         "fields": fields,
+        "cohort": cohort,
+        "cohort_field_ids": {c.field.pk for c in cohort if c.field is not None},
         "datasets": datasets,
         "findings": shown,
         "findings_round": findings_round,
@@ -271,6 +274,7 @@ def _detail_context(user, analytics_request, *, findings=None) -> dict:
         "can_vote": user_can(user, "vote", r) and not any(v.member_id == user.pk for v in votes),
         "vote_choices": VoteChoice.choices,
         "can_decide": user_can(user, "decide", r),
+        "can_correct": user_can(user, "correct", r),
         "decisions": decisions,
         "grants": grants,
         "can_change": r.is_editable and user_can(user, "change", r),

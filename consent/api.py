@@ -153,6 +153,13 @@ class MyDataOut(serializers.Serializer):
     datasets = MyDatasetOut(many=True)
 
 
+class ChosenByOut(serializers.Serializer):
+    field = serializers.CharField(help_text="<dataset-slug>.<field>")
+    label = serializers.CharField(help_text="The field's label.")
+    dataset = serializers.CharField(help_text="The dataset's name.")
+    value = serializers.JSONField(help_text="Only people with this value were included.")
+
+
 class UseOut(serializers.Serializer):
     at = serializers.DateTimeField(help_text="When the data was read.")
     kind = serializers.CharField(help_text="preview | extract | download | aggregate")
@@ -170,6 +177,9 @@ class UseOut(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     recipients = serializers.ListField(
         child=serializers.CharField(), help_text="Who received the data read."
+    )
+    chosen_by = ChosenByOut(
+        many=True, help_text="The cohort the read applied: how the people were chosen."
     )
 
     @extend_schema_field(

@@ -86,6 +86,10 @@ def subject_access_report(*, person: Person) -> dict:
                 "decision": u.decision,
                 "decided_at": u.decided_at.isoformat() if u.decided_at else None,
                 "recipients": u.recipients,
+                "chosen_by": [
+                    {"field": c.field, "label": c.label, "dataset": c.dataset, "value": c.value}
+                    for c in u.chosen_by
+                ],
             }
             for u in uses.uses_for_person(person_id=person.pk)
         ],

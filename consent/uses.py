@@ -14,6 +14,16 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class ChosenBy:
+    """One condition that chose the people a read included: a field used, in plain words."""
+
+    field: str  # "dataset.field", for the API
+    label: str  # the field's label, for people
+    dataset: str  # the dataset's name
+    value: object
+
+
+@dataclass(frozen=True)
 class Use:
     """One read that included the person, with what a person needs to judge it."""
 
@@ -36,6 +46,8 @@ class Use:
     decision: str  # the decision's outcome label
     decided_at: datetime.datetime | None
     recipients: list[str] = field(default_factory=list)
+    # The cohort the read applied: only people with these values were included.
+    chosen_by: list[ChosenBy] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

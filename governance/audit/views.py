@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 
 from django.contrib.auth.decorators import login_required
@@ -11,6 +10,8 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+
+from governance import csvsafe
 
 from . import timeline
 from .kinds import get_kind, kinds, tracked_kinds
@@ -65,26 +66,25 @@ def audit_timeline(request):
     return render(request, "governance/audit/timeline.html", context)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 EXPORT_COLUMNS = ["at", "action", "kind", "object_kind", "object_id", "object", "context", "actor"]
 
 
 def export_lines(*, viewer, filters, exported_at):
-    """The CSV export, line by line: ``# `` header lines, the column names, the rows."""
-    writer = csv.writer(_Echo())
-    yield "# Custos audit timeline export\n"
-    yield f"# exported at: {exported_at.isoformat()}\n"
-    yield f"# exported by: {viewer.email}\n"
-    described = [f"{k}={v}" for k, v in filters.query().items()]
-    yield f"# filters: {', '.join(described) or 'none'}\n"
-    yield writer.writerow(EXPORT_COLUMNS)
+    """The CSV export, line by line: ``# `` header lines, the column names, the rows.
+
+    Every line goes through the CSV writer with each text cell neutralised
+    (docs/csv.md). The filters line gives one cell per filter, so a value holding a
+    comma or a quote stays inside its own quoted cell and cannot start a new one."""
+    lines = csvsafe.CsvLines(newline="\r\n")
+    yield lines.line(["# Custos audit timeline export"])
+    yield lines.line([f"# exported at: {exported_at.isoformat()}"])
+    yield lines.line([f"# exported by: {viewer.email}"])
+    described = [f"{k}={v}" for k, v in filters.query().items()] or ["none"]
+    yield lines.line([f"# filters: {described[0]}", *(f" {d}" for d in described[1:])])
+    yield lines.line(EXPORT_COLUMNS)
     for event in timeline.timeline_iter(viewer=viewer, filters=filters):
         row = event.as_dict()
-        yield writer.writerow([row[c] if row[c] is not None else "" for c in EXPORT_COLUMNS])
+        yield lines.line(row[c] for c in EXPORT_COLUMNS)
 
 
 @auditor_only

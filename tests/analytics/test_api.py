@@ -240,6 +240,8 @@ def test_a_request_goes_from_draft_to_grant_to_revocation(api, analyst, steward,
         "aggregate_only": True,
         "min_cohort": 15,
         "expires_on": EXPIRES.isoformat(),
+        # No budget named: the privacy-budget rule's default.
+        "epsilon": 10.0,
         "obligations": [
             {
                 "text": "Report back to the committee.",
@@ -281,6 +283,7 @@ def test_a_request_goes_from_draft_to_grant_to_revocation(api, analyst, steward,
         # aggregate_only narrows the aggregate the analyst asked for to itself
         "output_level": "aggregate",
         "k": 15,
+        "epsilon": 10.0,
         "valid_from": STARTS.isoformat(),
         "valid_until": EXPIRES.isoformat(),
         "status": "active",
@@ -842,6 +845,7 @@ def test_the_list_runs_a_fixed_number_of_queries(api, analyst, dataset):
             analyst,
             title=f"Request {i}",
             fields=["course-scores.score", "course-scores.ethnicity"],
+            cohort=None,
         )
 
     with CaptureQueriesContext(connection) as many:
@@ -931,7 +935,9 @@ def test_the_openapi_schema_documents_the_analytics_endpoints(api, analyst):
 def test_a_decision_is_corrected_by_a_new_one_that_supersedes_it(
     api, analyst, steward, dataset, members
 ):
-    """Decisions are never edited: the chair posts a correction naming the latest one."""
+    """Decisions are never edited: the chair posts a correction naming the latest one,
+    and it may narrow what the decision gave (here k 10 → 20), within what the votes
+    support."""
     request_id = in_review(api, analyst, steward)
     for member in members.values():
         vote(api, member, request_id)
@@ -943,22 +949,38 @@ def test_a_decision_is_corrected_by_a_new_one_that_supersedes_it(
     corrected = api.post(
         members["chair"],
         url(request_id, "decision"),
-        {"outcome": "rejected", "rationale": "We missed a risk.", "supersedes": first["id"]},
+        {
+            "outcome": "approved",
+            "rationale": "We missed a risk: cells need at least 20 people.",
+            "conditions": {"min_cohort": 20},
+            "supersedes": first["id"],
+        },
     )
 
     assert corrected.status_code == 201, corrected.json()
     old = Decision.objects.get(pk=first["id"])
-    assert old.outcome == "approved" and old.rationale == "Ok."  # unchanged
-    assert old.superseded_by.outcome == "rejected"
+    assert old.outcome == "approved" and old.rationale == "Ok." and old.min_cohort == 10
+    assert old.superseded_by.min_cohort == 20
     old_grant.refresh_from_db()
     assert old_grant.status == "revoked"
-    assert api.get(analyst, url(request_id)).json()["status"] == "rejected"
+    assert old_grant.revoke_reason == "Superseded by a corrected decision."
+    new_grant = api.get(analyst, f"/api/v1/grants/{corrected.json()['grant']}/").json()
+    assert (new_grant["status"], new_grant["k"]) == ("active", 20)
+    assert api.get(analyst, url(request_id)).json()["status"] == "approved"
     again = api.post(
         members["chair"],
         url(request_id, "decision"),
         {"outcome": "approved", "rationale": "x", "supersedes": first["id"]},
     )
     assert again.status_code == 400  # only the latest decision can be corrected
+    assert again.json()["message"] == "Only the request's latest decision can be corrected."
+    against_the_votes = api.post(
+        members["chair"],
+        url(request_id, "decision"),
+        {"outcome": "rejected", "rationale": "x", "supersedes": corrected.json()["id"]},
+    )
+    assert against_the_votes.status_code == 400  # every vote approved
+    assert "do not support “Rejected”" in against_the_votes.json()["message"]
     assert Decision.objects.filter(request_id=request_id).count() == 2
     hr = api.post(
         members["hr"],

@@ -76,9 +76,11 @@ def analyst():
     return make_analyst()
 
 
-def make_grant(analyst, oulad, board, *, output_level="pseudonymised", **conditions) -> Grant:
+def make_grant(
+    analyst, oulad, board, *, output_level="pseudonymised", fields=GRANTED, **conditions
+) -> Grant:
     request = make_ready_request(
-        analyst, oulad, output_level=output_level, fields=oulad.fields(*GRANTED)
+        analyst, oulad, output_level=output_level, fields=oulad.fields(*fields)
     )
     decision, _ = approve(request, oulad, board, **conditions)
     return decision.grant
@@ -134,66 +136,61 @@ def test_identified_extract_shows_external_id_and_identifier_fields(client, anal
 # --- aggregates ---------------------------------------------------------------------------
 
 
-def test_aggregate_suppresses_small_cells_and_a_complementary_one(client, analyst, oulad, board):
+def test_aggregate_lists_every_declared_group_with_noisy_counts_and_its_cost(
+    client, analyst, oulad, board
+):
     grant = make_grant(analyst, oulad, board)
 
     response = aggregate(client, grant, bearer(analyst), group_by="final_result")
 
     assert response.status_code == 200
     data = response.json()
-    assert data["columns"] == ["final_result", "people", "count"]
+    assert data["columns"] == ["final_result", "people"]
     assert data["k"] == 10
-    rows = {
-        row[0]: (row, hidden)
-        for row, hidden in zip(data["rows"], data["suppressed_rows"], strict=True)
-    }
-    assert rows["Pass"] == (["Pass", 22, 22], False)
-    # Withdrawn (3) is under k; Fail is hidden too, or Withdrawn = 39 - 22 - Fail.
-    assert rows["Withdrawn"] == (["Withdrawn", None, None], True)
-    assert rows["Fail"] == (["Fail", None, None], True)
-    assert data["suppressed"] == 2
-    assert data["message"] == ""
+    # Every declared group, in the registry's order, whatever the data holds.
+    assert [row[0] for row in data["rows"]] == ["Pass", "Fail", "Withdrawn", "Not recorded"]
+    assert (data["epsilon"], data["repeated"]) == (1.0, False)
+    assert data["budget"] == {"total": 10.0, "spent": 1.0, "left": 9.0}
+    assert data["margin_95"] > 0
+    for (_label, people), hidden in zip(data["rows"], data["suppressed_rows"], strict=True):
+        # A cell is shown only when its noisy count reaches k; otherwise it is null.
+        assert hidden == (people is None)
+        assert people is None or people >= 10
+    event = AccessEvent.objects.get(kind="aggregate")
+    assert event.detail["epsilon"] == 1.0
+    assert event.people == 39
+
+    again = aggregate(client, grant, bearer(analyst), group_by="final_result").json()
+    assert again["rows"] == data["rows"]
+    assert (again["epsilon"], again["repeated"], again["budget"]["spent"]) == (0.0, True, 1.0)
 
 
-def test_two_way_aggregate_never_leaves_one_suppressed_cell_in_a_line(
+def test_aggregate_by_a_field_with_no_declared_groups_is_a_400_and_spends_nothing(
     client, analyst, oulad, board
 ):
-    grant = make_grant(analyst, oulad, board)
+    grant = make_grant(analyst, oulad, board, fields=(*GRANTED, "region"))
 
-    data = aggregate(
-        client,
-        grant,
-        bearer(analyst),
-        group_by="code_module,final_result",
-        measure="mean:studied_credits",
-    ).json()
+    response = aggregate(client, grant, bearer(analyst), group_by="region")
 
-    assert data["columns"] == ["code_module", "final_result", "people", "mean_studied_credits"]
-    cells = {
-        (r[0], r[1]): (r, h) for r, h in zip(data["rows"], data["suppressed_rows"], strict=True)
-    }
-    assert cells[("BBB", "Fail")] == (["BBB", "Fail", None, None], True)
-    for axis in (0, 1):
-        lines: dict = {}
-        for key, (_, hidden) in cells.items():
-            lines.setdefault(key[1 - axis], []).append(hidden)
-        for flags in lines.values():
-            assert sum(flags) != 1 or len(flags) == 1
+    assert response.status_code == 400
+    assert "Region has no declared groups" in response.json()["message"]
+    assert not AccessEvent.objects.exists()
 
 
-def test_aggregate_below_k_overall_is_fully_suppressed_with_a_message(
+def test_a_spent_budget_refuses_the_next_aggregate_with_403_and_the_reason(
     client, analyst, oulad, board
 ):
-    grant = make_grant(analyst, oulad, board, min_cohort=50)
+    grant = make_grant(analyst, oulad, board, epsilon=2.0)
+    headers = bearer(analyst)
+    assert aggregate(client, grant, headers, group_by="final_result").status_code == 200
+    assert aggregate(client, grant, headers, group_by="code_module").status_code == 200
 
-    response = aggregate(client, grant, bearer(analyst), group_by="final_result")
+    refused = aggregate(client, grant, headers, group_by="code_module,final_result")
 
-    assert response.status_code == 200
-    data = response.json()
-    assert data["k"] == 50
-    assert data["rows"] and all(cell is None for row in data["rows"] for cell in row)
-    assert all(data["suppressed_rows"])
-    assert "50" in data["message"]
+    assert refused.status_code == 403
+    assert "privacy budget of this grant is spent (ε 2 of 2 used" in refused.json()["message"]
+    # An aggregate asked before still answers, at no cost.
+    assert aggregate(client, grant, headers, group_by="code_module").json()["repeated"]
 
 
 def test_aggregate_naming_a_field_not_granted_is_a_400_naming_it_and_logs_nothing(
@@ -303,7 +300,9 @@ def test_access_events_list_exactly_the_callers_reads_of_that_grant(client, anal
         "output_level",
         "people",
         "rows",
+        "cohort",
     }
+    assert latest["cohort"] is None  # everyone: this grant has no cohort
 
 
 def test_access_events_take_a_fixed_number_of_queries(client, analyst, oulad, board):

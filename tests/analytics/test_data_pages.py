@@ -155,34 +155,54 @@ def test_download_streams_the_whole_extract_as_csv():
     assert AccessEvent.objects.get().people == len(IDS)
 
 
-def test_aggregate_page_shows_counts_and_suppresses_small_cells():
+def test_aggregate_page_shows_noisy_counts_their_precision_the_cost_and_the_budget():
     grant, analyst, _oulad = _grant()
-    response = _client(analyst).get(
-        reverse("grant-aggregate", args=[grant.pk]), {"group_by": "code_module"}
-    )
+    client = _client(analyst)
+    page = _text(client.get(reverse("grant-data", args=[grant.pk])))
+    assert "Privacy budget: ε 10 left of 10. A new aggregate costs ε 1." in page
+
+    response = client.get(reverse("grant-aggregate", args=[grant.pk]), {"group_by": "code_module"})
+
     assert response.status_code == 200
     text = _text(response)
-    assert "AAA 30 30" in text  # people and count, both shown
-    # CCC (5 < k) is suppressed, and BBB with it so CCC cannot be worked out from a total.
-    assert "CCC suppressed suppressed" in text
-    assert "BBB suppressed suppressed" in text
-    assert "CCC 0" not in text
-    assert _events() == _events("aggregate") == 1
+    assert "Code module People (about)" in text  # the field's label, not its name
+    assert "differential privacy" in text
+    assert "This aggregate spent ε 1; ε 9 of the budget is left." in text
+    assert re.search(r"within about ±\d+ of the true number, 95 times in 100", text)
+    # Every declared module is listed; CCC (5 people, under k = 10) is suppressed unless
+    # its noise lifts it to k, and no cell under k is ever shown.
+    table = text[text.index("Code module People") :]
+    for label in ("AAA", "BBB", "CCC", "Not recorded"):
+        assert label in table
+    shown = [int(n) for n in re.findall(r"(?:AAA|BBB|CCC) (\d+)", table)]
+    assert all(n >= 10 for n in shown)
+    assert _events("aggregate") == 1
+
+    again = _text(
+        client.get(reverse("grant-aggregate", args=[grant.pk]), {"group_by": "code_module"})
+    )
+    assert "You asked this before: this is the same answer, and it cost nothing." in again
+    assert _events("aggregate") == 2
+
+    # The grant's page shows the budget spent over time, in plain words.
+    detail = _text(client.get(reverse("grant-detail", args=[grant.pk])))
+    assert "Privacy budget ε 10 for aggregates; ε 9 left" in detail
+    assert "Number of people by Code module 1 9" in detail
 
 
-def test_aggregate_below_k_overall_is_fully_suppressed_with_a_message():
+def test_a_spent_budget_is_refused_on_the_page_with_the_reason():
     grant, analyst, _oulad = _grant()
-    grant.k = 100
+    grant.epsilon = 1.0
     grant.save()
-    response = _client(analyst).get(
-        reverse("grant-aggregate", args=[grant.pk]), {"group_by": "final_result"}
-    )
-    assert response.status_code == 200
+    client = _client(analyst)
+    client.get(reverse("grant-aggregate", args=[grant.pk]), {"group_by": "code_module"})
+
+    response = client.get(reverse("grant-aggregate", args=[grant.pk]), {"group_by": "final_result"})
+
+    assert response.status_code == 403
     text = _text(response)
-    assert "Fewer than 100 people match" in text
-    # Not even which groups exist is shown: two rows, every cell suppressed.
-    assert "Pass" not in text and "Fail" not in text
-    assert text.count("suppressed suppressed suppressed") == 2
+    assert "The privacy budget of this grant is spent (ε 1 of 1 used" in text
+    assert "It is spent: aggregates asked before still show their answers" in text
 
 
 def test_aggregate_on_a_field_not_granted_names_it_and_logs_nothing():

@@ -25,6 +25,7 @@ from analytics.models import (
 )
 from analytics.services import ObligationInput, Tally, tally
 from governance.models import Notification
+from governance.services import registry
 from tests.factories import make_user
 
 from .factories import (
@@ -436,19 +437,55 @@ def test_a_correction_supersedes_the_decision_which_is_never_edited(draft, oulad
     assert Decision.objects.count() == 2
 
 
-def test_a_correction_to_rejected_revokes_the_grant_and_makes_none(draft, oulad, board):
-    first, request = approve(draft, oulad, board)
+def test_a_correction_to_a_refusal_the_votes_support_revokes_the_grant_and_makes_none(
+    draft, oulad, board
+):
+    """Two of three approved under a majority; the committee then adopts unanimity, so
+    the round's votes no longer support the approval: the chair corrects it."""
+    submit_and_sign_off(draft, oulad)
+    vote_all(draft, board.voters[:3], [APPROVE, APPROVE, REJECT])
+    first = services.decision_record(
+        actor=board.chair, request=draft, outcome="approved", rationale="Majority."
+    )
+    registry.committee_update(actor=board.chair, committee=board.committee, rule="unanimous")
 
+    with pytest.raises(ValidationError, match="do not support “Rejected”"):
+        services.decision_record(
+            actor=board.chair,
+            request=draft,
+            outcome="rejected",
+            rationale="Only one member rejected.",
+            supersedes=first,
+        )
     services.decision_record(
         actor=board.chair,
-        request=request,
-        outcome="rejected",
-        rationale="The data is needed for appraisals after all.",
+        request=draft,
+        outcome="changes_requested",
+        rationale="Under unanimity the approval does not stand.",
         supersedes=first,
     )
 
-    assert status_of(request) == RequestStatus.REJECTED
+    assert status_of(draft) == RequestStatus.CHANGES_REQUESTED
     assert list(Grant.objects.values_list("status", flat=True)) == [GrantStatus.REVOKED]
+
+
+def test_a_correction_against_the_votes_is_refused_and_the_grant_stands(draft, oulad, board):
+    """Every vote approved: recording “rejected” now would misstate the committee. To stop
+    the access the chair revokes the grant instead."""
+    first, request = approve(draft, oulad, board)
+
+    with pytest.raises(ValidationError, match="do not support “Rejected”"):
+        services.decision_record(
+            actor=board.chair,
+            request=request,
+            outcome="rejected",
+            rationale="The data is needed for appraisals after all.",
+            supersedes=first,
+        )
+
+    assert status_of(request) == RequestStatus.APPROVED
+    assert list(Grant.objects.values_list("status", flat=True)) == [GrantStatus.ACTIVE]
+    assert Decision.objects.count() == 1
 
 
 # --- grants -------------------------------------------------------------------------------------

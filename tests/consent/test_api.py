@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from analytics import access
+from analytics import access, disclosure
 from consent import api as me_api
 from consent.models import Consent, ConsentReceipt, ConsentState
 from governance.models import Person
@@ -227,7 +227,7 @@ def test_the_access_log_runs_a_fixed_number_of_queries(client, world, me):
     add_records(other, world.person.external_id, 1)
     analyst = make_analyst()
     request = approve(make_ready_request(analyst, other), other, world.board)[1]
-    access.aggregate(access.grant_scope(user=analyst, grant=request.grants.get()), [])
+    disclosure.aggregate(access.grant_scope(user=analyst, grant=request.grants.get()), [])
 
     with CaptureQueriesContext(connection) as many:
         body = client.get(LOG, **me).json()

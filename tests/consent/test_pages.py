@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from analytics import access
+from analytics import access, disclosure
 from consent import selectors
 from consent import views as consent_views
 from consent.models import (
@@ -265,7 +265,7 @@ def test_who_used_my_data_shows_each_use_plainly(world, me):
 def test_an_aggregate_use_says_only_counts_of_groups_were_released(world, me):
     analyst = make_analyst()
     aggregate = approve(make_ready_request(analyst, world.oulad), world.oulad, world.board)[1]
-    access.aggregate(
+    disclosure.aggregate(
         access.grant_scope(user=analyst, grant=aggregate.grants.get()), ["code_module"]
     )
 
@@ -668,7 +668,7 @@ def test_my_data_and_who_used_it_run_a_fixed_number_of_queries(world, me):
         read(world)
     analyst = make_analyst()
     second = approve(make_ready_request(analyst, world.oulad), world.oulad, world.board)[1]
-    access.aggregate(access.grant_scope(user=analyst, grant=second.grants.get()), [])
+    disclosure.aggregate(access.grant_scope(user=analyst, grant=second.grants.get()), [])
     research = make_purpose(
         world.oulad.steward, legal_basis="consent", consent_text="Research.", category="research"
     )

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from analytics import access
+from analytics import access, disclosure
 from analytics import services as analytics_services
 from analytics.models import AccessEvent, AccessEventSubject
 from consent import selectors, services
@@ -411,7 +411,7 @@ def test_an_objection_must_name_a_use_that_read_my_data(world):
     later = approve(make_ready_request(world.analyst, world.oulad), world.oulad, world.board)[1]
     services.consent_withdraw(actor=world.user, person=world.person, purpose=world.purpose)
     scope = access.grant_scope(user=world.analyst, grant=later.grants.get())
-    access.aggregate(scope, ["code_module"])  # reads the others, not me
+    disclosure.aggregate(scope, ["code_module"])  # reads the others, not me
 
     for request_id in (later.pk, None, 999_999):
         with pytest.raises(ValidationError) as refused:

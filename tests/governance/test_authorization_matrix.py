@@ -154,6 +154,18 @@ ROWS = [
         "/requests/{review}/decide/",
         (302, 404, 403, 404, 403, 200, 403, 403, 403),
     ),
+    # Only the chair corrects, and only a decided request (the service checks the rest).
+    Row(
+        "request-correct",
+        "/requests/{approved}/decision/correct/",
+        (302, 404, 403, 404, 403, 200, 403, 403, 403),
+    ),
+    Row(
+        "request-correct",
+        "/requests/{review}/decision/correct/",
+        (302, 404, 403, 404, 403, 403, 403, 403, 403),
+        label="undecided",
+    ),
     Row("steward-queue", "/reviews/stewards/", (302, 403, 200, 200, 403, 403, 403, 403, 403)),
     Row("committee-queue", "/reviews/committee/", (302, 403, 403, 403, 403, 200, 403, 403, 403)),
     Row("grant-detail", "/grants/{grant}/", (302, 404, 404, 404, 200, 200, 200, 200, 200)),
@@ -324,7 +336,7 @@ def world(db):
         "admin": make_user(Role.ADMINISTRATOR, is_superuser=True, clearance="special"),
     }
     steward = users["steward"]
-    fields = [("module", "category", "internal")]
+    fields = [("module", "category", "internal", {"values": ["AAA", "BBB"]})]
     active = make_dataset(steward, fields=fields, status="active", person_column="student")
     draft = make_dataset(steward, fields=fields, status="draft")
     load = records_import(

@@ -133,7 +133,7 @@ class Command(BaseCommand):
         """Something on every "My data" page for learner@example.org: consent given for
         personal learning support, a read of their record through the demo grant, a
         correction before the steward and an objection before the committee."""
-        from analytics import access
+        from analytics import access, disclosure
         from analytics.models import AccessEvent, Grant
         from consent import selectors, services, uses
         from consent.models import Consent, Correction, Objection
@@ -155,7 +155,7 @@ class Command(BaseCommand):
             except access.AccessDenied as refused:  # the demo's dates have passed
                 self.stdout.write(f"The demo grant did not read: {refused}")
             else:
-                access.aggregate(scope, ["code_module", "final_result"])
+                disclosure.aggregate(scope, ["code_module", "final_result"])
 
         record = (
             Record.objects.filter(dataset__slug="oulad-student-info", person=person)
