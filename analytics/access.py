@@ -25,7 +25,6 @@ from governance.models import Dataset, Field, Record
 from .models import AccessEvent, AccessKind, Grant, GrantStatus, OutputLevel
 
 PREVIEW_ROWS = 50
-MAX_GROUP_BY = 3
 _LEVELS = [OutputLevel.AGGREGATE, OutputLevel.PSEUDONYMISED, OutputLevel.IDENTIFIED]
 
 

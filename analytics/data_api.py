@@ -100,7 +100,6 @@ class AggregateOut(serializers.Serializer):
     margin_95 = serializers.FloatField(
         help_text="Each number of people is within this of the true number 95 times in 100."
     )
-    message = serializers.CharField(allow_blank=True)
 
 
 class AccessEventOut(serializers.Serializer):

@@ -44,30 +44,21 @@ def _scope_or_error(request, grant, slug: str | None):
         return None, render(request, "analytics/grant_data.html", context, status=400)
 
 
-def _groupable(field) -> bool:
-    try:
-        disclosure.declared_groups(field)
-    except disclosure.BadAggregate:
-        return False
-    return True
-
-
 def _builder_context(scope) -> dict:
-    numeric = [
-        f
-        for f in scope.fields
-        if f.type in disclosure.NUMERIC and f.minimum is not None and f.maximum is not None
-    ]
     return {
         "grant": scope.grant,
         "scope": scope,
         "datasets": _dataset_slugs(scope.grant),
         "dataset_slug": scope.dataset.slug,
         "field_names": scope.field_names,
-        "group_fields": [f for f in scope.fields if _groupable(f)],
-        "ungroupable": [f for f in scope.fields if not _groupable(f)],
+        "group_fields": [f for f in scope.fields if disclosure.can_group(f)],
+        "ungroupable": [f for f in scope.fields if not disclosure.can_group(f)],
         "measures": [("count", "Number of people")]
-        + [(f"mean:{f.name}", f"Mean {f.display_label.lower()}") for f in numeric],
+        + [
+            (f"mean:{f.name}", f"Mean {f.display_label.lower()}")
+            for f in scope.fields
+            if disclosure.can_average(f)
+        ],
         "budget": disclosure.aggregate_cost(scope),
         "can_extract": scope.output_level != OutputLevel.AGGREGATE,
         "group_by": [],
@@ -119,7 +110,7 @@ def grant_aggregate(request, pk):
         context["aggregate_error"] = str(exc)
         return render(request, "analytics/grant_data.html", context, status=403)
     context["result"] = result
-    context["budget"] = disclosure.aggregate_cost(scope)
+    context["budget"] |= {"spent": result.spent, "left": result.left}
     context["result_rows"] = _result_rows(result, len(group_by))
     template = (
         "analytics/_aggregate_table.html"

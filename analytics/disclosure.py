@@ -35,7 +35,7 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import opendp.prelude as dp
 from django.db import connection, transaction
@@ -59,7 +59,7 @@ from consent.models import Consent, Correction
 from consent.models import RequestStatus as CorrectionStatus
 from governance.models import Field, FieldType, LoadStatus, RecordLoad
 
-from .access import AccessDenied, NotGranted, Scope, _event_create, _log, records_for
+from .access import AccessDenied, Scope, _event_create, _log, records_for
 from .models import AccessKind, AggregateRelease, Grant
 from .privacy import privacy_settings
 
@@ -87,13 +87,32 @@ def _number(value: float, integer: bool) -> str:
     return str(int(value)) if integer else f"{value:g}"
 
 
+def can_group(f: Field) -> bool:
+    """Whether the registry declares the field's groups, so it may group an aggregate."""
+    return bool(
+        (f.type == FieldType.CATEGORY and f.values)
+        or f.type == FieldType.BOOLEAN
+        or (f.type in NUMERIC and f.bins)
+    )
+
+
+def can_average(f: Field) -> bool:
+    """Whether a mean of the field may be asked: a number with declared bounds."""
+    return f.type in NUMERIC and f.minimum is not None and f.maximum is not None
+
+
 def declared_groups(f: Field) -> list[str]:
     """The labels of a field's declared groups, in order, then "Not recorded"."""
-    if f.type == FieldType.CATEGORY and f.values:
+    if not can_group(f):
+        raise BadAggregate(
+            f"{f.display_label} has no declared groups, so it cannot group an aggregate: "
+            "its steward must list its values (or, for a number, where its groups start)."
+        )
+    if f.type == FieldType.CATEGORY:
         labels = list(f.values)
     elif f.type == FieldType.BOOLEAN:
         labels = ["Yes", "No"]
-    elif f.type in NUMERIC and f.bins:
+    else:
         integer = f.type == FieldType.INTEGER
         labels = []
         for start, end in itertools.zip_longest(f.bins, f.bins[1:]):
@@ -105,11 +124,6 @@ def declared_groups(f: Field) -> list[str]:
                 labels.append(f"{_number(start, integer)} to {_number(end - 1, integer)}")
             else:
                 labels.append(f"{_number(start, integer)} to under {_number(end, integer)}")
-    else:
-        raise BadAggregate(
-            f"{f.display_label} has no declared groups, so it cannot group an aggregate: "
-            "its steward must list its values (or, for a number, where its groups start)."
-        )
     return [*labels, NOT_RECORDED]
 
 
@@ -143,6 +157,15 @@ class Query:
     measured: Field | None
 
     @property
+    def groups(self) -> list[list[str]]:
+        """Each grouping field's declared groups (labels), in order."""
+        return [declared_groups(f) for f in self.group_by]
+
+    @property
+    def cells(self) -> int:
+        return math.prod(len(labels) for labels in self.groups)
+
+    @property
     def measure(self) -> str:
         return f"mean:{self.measured.name}" if self.measured else "count"
 
@@ -159,7 +182,7 @@ def parse_query(scope: Scope, group_by: list[str], measure: str) -> Query:
     if len(set(group_by)) != len(group_by):
         raise BadAggregate("Each field can group an aggregate once.")
     fields = [scope.field(name) for name in group_by]
-    cells = math.prod(len(declared_groups(f)) for f in fields)
+    cells = Query(fields, None).cells
     if cells > MAX_CELLS:
         raise BadAggregate(
             f"These groups make {cells:,} cells; at most {MAX_CELLS:,} can be asked at once."
@@ -172,7 +195,7 @@ def parse_query(scope: Scope, group_by: list[str], measure: str) -> Query:
         measured = scope.field(name)
         if measured.type not in NUMERIC:
             raise BadAggregate(f"{measured.display_label} is not a number: it has no mean.")
-        if measured.minimum is None or measured.maximum is None:
+        if not can_average(measured):
             raise BadAggregate(
                 f"{measured.display_label} has no declared minimum and maximum, which a mean "
                 "needs: its steward must declare them."
@@ -273,8 +296,7 @@ def _scale(make, d_in, epsilon: float) -> float:
 
 
 def plan_noise(query: Query, epsilon: float, max_cells_per_person: int) -> Noise:
-    cells = math.prod(len(declared_groups(f)) for f in query.group_by)
-    count_sensitivity = min(max_cells_per_person, cells)
+    count_sensitivity = min(max_cells_per_person, query.cells)
     if query.measured is None:
         return Noise(
             epsilon, count_sensitivity, _scale(_count_mechanism, count_sensitivity, epsilon)
@@ -313,9 +335,7 @@ class AggregateResult:
     spent: float
     repeated: bool
     count_margin: float
-    mean_margin_factor: float | None = None
-    message: str = ""
-    query: dict = field(default_factory=dict)
+    is_mean: bool = False
 
     @property
     def left(self) -> float:
@@ -332,7 +352,6 @@ class AggregateResult:
             "budget": {"total": self.budget, "spent": self.spent, "left": self.left},
             "repeated": self.repeated,
             "margin_95": round(self.count_margin, 1),
-            "message": self.message,
         }
 
 
@@ -382,9 +401,10 @@ def aggregate_cost(scope: Scope) -> dict:
 
 def _release(scope: Scope, query: Query, epsilon: float, max_cells: int) -> dict:
     """Exact cells from the database, noise from OpenDP, as stored (unsuppressed)."""
-    grid = list(itertools.product(*(range(len(declared_groups(f))) for f in query.group_by)))
+    groups = query.groups
+    grid = list(itertools.product(*(range(len(labels)) for labels in groups)))
     exact = exact_cells(scope, query, max_cells)
-    not_recorded = [len(declared_groups(f)) - 1 for f in query.group_by]
+    not_recorded = [len(labels) - 1 for labels in groups]
 
     def key(indexes):  # the grid's "Not recorded" is the database's NULL
         return tuple(None if i == nr else i for i, nr in zip(indexes, not_recorded, strict=True))
@@ -424,13 +444,9 @@ def aggregate(scope: Scope, group_by: list[str], measure: str = "count") -> Aggr
     state = _data_state(scope)
     key = _query_key(scope, query, state)
     settings = privacy_settings()
-    stored = (
-        AggregateRelease.objects.filter(
-            request_id=grant.request_id, round=grant.decision.round, query_key=key
-        )
-        .select_related("event")
-        .first()
-    )
+    stored = AggregateRelease.objects.filter(
+        request_id=grant.request_id, round=grant.decision.round, query_key=key
+    ).first()
     released = [f.name for f in query.group_by] + ([query.measured.name] if query.measured else [])
     spent = budget_spent(grant)
     if stored is not None:
@@ -477,7 +493,7 @@ def aggregate(scope: Scope, group_by: list[str], measure: str = "count") -> Aggr
 
 def _result(scope, query, answer, cost, budget, spent, *, repeated) -> AggregateResult:
     """The stored answer as the analyst sees it: labels, and cells under k suppressed."""
-    labels = [declared_groups(f) for f in query.group_by]
+    labels = query.groups
     value_column = f"mean_{query.measured.name}" if query.measured else None
     columns = [f.name for f in query.group_by] + ["people"] + ([value_column] * bool(value_column))
     rows, suppressed = [], 0
@@ -489,9 +505,6 @@ def _result(scope, query, answer, cost, budget, spent, *, repeated) -> Aggregate
         if query.measured is not None:
             values.append(None if hidden or cell["mean"] is None else round(cell["mean"], 2))
         rows.append({"cells": groups + values, "suppressed": hidden})
-    factor = None
-    if query.measured is not None and answer.get("sum_margin") is not None:
-        factor = answer["sum_margin"]
     return AggregateResult(
         columns=columns,
         labels=[f.display_label for f in query.group_by],
@@ -503,16 +516,30 @@ def _result(scope, query, answer, cost, budget, spent, *, repeated) -> Aggregate
         spent=spent,
         repeated=repeated,
         count_margin=answer["count_margin"],
-        mean_margin_factor=factor,
-        query=query.as_dict(),
+        is_mean=query.measured is not None,
     )
 
 
 def releases_for_grant(grant: Grant):
-    """The round's releases, oldest first: the budget spent over time."""
-    return AggregateRelease.objects.filter(
-        request_id=grant.request_id, round=grant.decision.round
-    ).select_related("event__user", "dataset")
+    """The round's releases, oldest first."""
+    return AggregateRelease.objects.filter(request_id=grant.request_id, round=grant.decision.round)
 
 
-__all__ = ["NotGranted", "aggregate", "aggregate_cost", "declared_groups", "exact_cells"]
+def budget_over_time(grant: Grant) -> list[dict]:
+    """The budget spent over time: each release of the round, oldest first, described in
+    plain words (the fields' labels), with the ε left after it."""
+    labels = {f.name: f.display_label for f in grant.fields.all()}
+    left = grant.epsilon
+    rows = []
+    for release in releases_for_grant(grant).select_related("event__user", "dataset"):
+        left -= release.epsilon
+        groups = [labels.get(n, n) for n in release.query["group_by"]]
+        measure = release.query["measure"]
+        asked = (
+            f"Mean {labels.get(measure[5:], measure[5:]).lower()}"
+            if measure != "count"
+            else "Number of people"
+        )
+        asked += f" by {', '.join(groups)}" if groups else ", everyone"
+        rows.append({"release": release, "left": max(0.0, left), "asked": asked})
+    return rows

@@ -194,14 +194,13 @@ def _decision_page(request, analytics_request, *, supersedes):
 
 
 def _grant_page(request, grant, form):
-    fields = list(grant.fields.all())
-    releases = _budget_over_time(grant, fields)
+    releases = disclosure.budget_over_time(grant)
     return render(
         request,
         "analytics/grant_detail.html",
         {
             "grant": grant,
-            "fields": fields,
+            "fields": list(grant.fields.all()),
             "obligations": list(grant.decision.obligations.select_related("owner")),
             "releases": releases,
             "budget_left": releases[-1]["left"] if releases else grant.epsilon,
@@ -210,26 +209,6 @@ def _grant_page(request, grant, form):
             and user_can(request.user, "revoke", grant),
         },
     )
-
-
-def _budget_over_time(grant, fields) -> list[dict]:
-    """The round's aggregate releases with the budget left after each, oldest first,
-    each described in plain words."""
-    labels = {f.name: f.display_label for f in fields}
-    left = grant.epsilon
-    rows = []
-    for release in disclosure.releases_for_grant(grant):
-        left -= release.epsilon
-        groups = [labels.get(n, n) for n in release.query["group_by"]]
-        measure = release.query["measure"]
-        asked = (
-            "Mean " + labels.get(measure[5:], measure[5:]).lower()
-            if measure != "count"
-            else ("Number of people")
-        )
-        asked += " by " + ", ".join(groups) if groups else ", everyone"
-        rows.append({"release": release, "left": max(0.0, left), "asked": asked})
-    return rows
 
 
 @login_required
