@@ -490,7 +490,7 @@ class Browser:
         response, _page, _ = self.request(
             "POST",
             "/accounts/login/",
-            body=urlencode({"csrfmiddlewaretoken": token, "username": email, "password": password}),
+            body=urlencode({"csrfmiddlewaretoken": token, "login": email, "password": password}),
             headers={
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Origin": origin,

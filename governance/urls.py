@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -7,25 +6,12 @@ from . import api, views
 from .audit import urls as audit_urls
 
 auth_patterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
-    path(
-        "password-reset/sent/",
-        auth_views.PasswordResetDoneView.as_view(),
-        name="password_reset_done",
-    ),
-    path(
-        "reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(),
-        name="password_reset_confirm",
-    ),
-    path(
-        "reset/done/",
-        auth_views.PasswordResetCompleteView.as_view(),
-        name="password_reset_complete",
-    ),
     path("profile/", views.profile, name="profile"),
+    # A login has exactly the one address an administrator gave it: it links the login
+    # to a person and to an SSO identity, so nobody adds or changes one themselves.
+    path("email/", views.not_found),
+    # Sign-in, sign-out, password change and reset, MFA, sessions, SSO: django-allauth.
+    path("", include("allauth.urls")),
 ]
 
 api_patterns = [

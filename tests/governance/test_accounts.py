@@ -26,11 +26,9 @@ def _client(user) -> Client:
 def test_sign_in_with_email_and_out():
     user = make_user(Role.ANALYST, email="ana@example.org")
     client = Client()
-    response = client.post("/accounts/login/", {"username": "ana@example.org", "password": "nope"})
+    response = client.post("/accounts/login/", {"login": "ana@example.org", "password": "nope"})
     assert response.status_code == 200 and "correct" in response.content.decode()
-    response = client.post(
-        "/accounts/login/", {"username": "ana@example.org", "password": PASSWORD}
-    )
+    response = client.post("/accounts/login/", {"login": "ana@example.org", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.get("/").context["user"] == user
     client.post("/accounts/logout/")
@@ -40,13 +38,15 @@ def test_sign_in_with_email_and_out():
 def test_password_reset_by_email():
     make_user(email="reset@example.org")
     client = Client()
-    client.post("/accounts/password-reset/", {"email": "reset@example.org"})
+    client.post("/accounts/password/reset/", {"email": "reset@example.org"})
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["reset@example.org"]
-    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(
+        r"http://testserver(/accounts/password/reset/key/\S+/)", mail.outbox[0].body
+    ).group(1)
     form_url = client.get(link)["Location"]
     response = client.post(
         form_url,
-        {"new_password1": "a fresh passphrase 42", "new_password2": "a fresh passphrase 42"},
+        {"password1": "a fresh passphrase 42", "password2": "a fresh passphrase 42"},
     )
     assert response.status_code == 302
     assert User.objects.get(email="reset@example.org").check_password("a fresh passphrase 42")

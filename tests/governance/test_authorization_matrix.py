@@ -62,11 +62,51 @@ API_AUDIT_ONLY = (401, 403, 403, 403, 403, 403, 403, 200, 200)
 
 ROWS = [
     Row("dashboard", "/", _all(302, 200)),
-    Row("login", "/accounts/login/", _all(200, 200)),
-    Row("password_reset", "/accounts/password-reset/", _all(200, 200)),
-    Row("password_reset_done", "/accounts/password-reset/sent/", _all(200, 200)),
-    Row("password_reset_confirm", "/accounts/reset/MQ/bad-token/", _all(200, 200)),
-    Row("password_reset_complete", "/accounts/reset/done/", _all(200, 200)),
+    Row("account_login", "/accounts/login/", _all(200, 302)),
+    Row("account_signup", "/accounts/signup/", _all(200, 302)),
+    Row("account_reset_password", "/accounts/password/reset/", _all(200, 200)),
+    Row("account_reset_password_done", "/accounts/password/reset/done/", _all(200, 200)),
+    Row(
+        "account_reset_password_from_key",
+        "/accounts/password/reset/key/1-bad-token/",
+        _all(200, 200),
+    ),
+    Row(
+        "account_reset_password_from_key_done",
+        "/accounts/password/reset/key/done/",
+        _all(200, 200),
+    ),
+    Row("account_change_password", "/accounts/password/change/", _all(302, 200)),
+    Row("mfa_index", "/accounts/2fa/", _all(302, 200)),
+    Row("usersessions_list", "/accounts/sessions/", _all(302, 200)),
+    Row("account_inactive", "/accounts/inactive/", _all(200, 200)),
+    Row("account_reauthenticate", "/accounts/reauthenticate/", _all(302, 200)),
+    Row("account_request_reauthentication_code", "/accounts/reauthenticate/code/", _all(302, 302)),
+    Row(
+        "account_confirm_reauthentication_code",
+        "/accounts/reauthenticate/code/confirm/",
+        _all(302, 302),
+    ),
+    Row("account_email", "/accounts/email/", _all(404, 404)),
+    Row("account_email_verification_sent", "/accounts/confirm-email/", _all(200, 200)),
+    Row("account_set_password", "/accounts/password/set/", _all(302, 302)),
+    Row("account_confirm_login_code", "/accounts/login/code/confirm/", _all(302, 302)),
+    Row("account_confirm_email", "/accounts/confirm-email/bad-key/", _all(200, 200)),
+    Row("mfa_authenticate", "/accounts/2fa/authenticate/", _all(302, 302)),
+    Row("mfa_reauthenticate", "/accounts/2fa/reauthenticate/", _all(302, 302)),
+    Row("mfa_activate_totp", "/accounts/2fa/totp/activate/", _all(302, 302)),
+    Row("mfa_deactivate_totp", "/accounts/2fa/totp/deactivate/", _all(302, 404)),
+    Row("mfa_view_recovery_codes", "/accounts/2fa/recovery-codes/", _all(302, 404)),
+    Row("mfa_generate_recovery_codes", "/accounts/2fa/recovery-codes/generate/", _all(302, 302)),
+    Row("mfa_download_recovery_codes", "/accounts/2fa/recovery-codes/download/", _all(302, 404)),
+    Row("socialaccount_login_cancelled", "/accounts/3rdparty/login/cancelled/", _all(200, 200)),
+    Row("socialaccount_login_error", "/accounts/3rdparty/login/error/", _all(401, 401)),
+    Row("socialaccount_signup", "/accounts/3rdparty/signup/", _all(302, 302)),
+    Row("socialaccount_connections", "/accounts/3rdparty/", _all(302, 200)),
+    Row("openid_connect_login", "/accounts/oidc/no-such-provider/login/", _all(404, 404)),
+    Row(
+        "openid_connect_callback", "/accounts/oidc/no-such-provider/login/callback/", _all(404, 404)
+    ),
     Row("profile", "/accounts/profile/", _all(302, 200)),
     Row("dataset-list", "/datasets/", _all(302, 200)),
     Row("dataset-create", "/datasets/new/", (302, 403, 200, 200, 403, 403, 403, 403, 403)),
@@ -319,7 +359,7 @@ ROWS = [
     Row("api-audit-verify", "/api/v1/audit/verify", API_AUDIT_ONLY),
     Row("admin", "/admin/", (302, 302, 302, 302, 302, 302, 302, 302, 200)),
     # Last: it ends the session.
-    Row("logout", "/accounts/logout/", _all(302, 302), method="post"),
+    Row("account_logout", "/accounts/logout/", _all(302, 302), method="post"),
 ]
 
 
@@ -509,7 +549,7 @@ def test_authorization_matrix(world):
                     f"{role:14} {row.method.upper():4} {path:45} "
                     f"expected {expected}, got {response.status_code}"
                 )
-            if role == "anonymous" and response.status_code == 302 and row.name != "logout":
+            if role == "anonymous" and response.status_code == 302 and row.name != "account_logout":
                 assert "login" in response["Location"], path
     assert not mismatches, "\n" + "\n".join(mismatches)
 
