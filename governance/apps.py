@@ -5,3 +5,17 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "governance"
     verbose_name = "Governance"
+
+    def ready(self):
+        from allauth.mfa import signals as mfa_signals
+        from django.contrib.auth.signals import user_logged_in
+
+        from . import checks, signin  # noqa: F401 - checks register themselves
+
+        user_logged_in.connect(signin.on_user_logged_in, dispatch_uid="custos-signed-in-at")
+        mfa_signals.authenticator_added.connect(
+            signin.on_authenticator_added, dispatch_uid="custos-mfa-added"
+        )
+        mfa_signals.authenticator_removed.connect(
+            signin.on_authenticator_removed, dispatch_uid="custos-mfa-removed"
+        )

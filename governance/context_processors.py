@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import connection
 from django.utils.html import format_html
 
@@ -78,3 +79,8 @@ def navigation(request):
             "is_dpo": has_role(user, "Data protection officer"),
         },
     }
+
+
+def demo(request):
+    """Demo settings in force, so every page (the sign-in page too) can say so."""
+    return {"demo_skip_mfa": settings.CUSTOS_DEMO_SKIP_MFA}

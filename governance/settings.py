@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "governance.middleware.SessionLimits",
+    "governance.middleware.MFARequired",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
@@ -78,6 +80,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "governance.context_processors.navigation",
+                "governance.context_processors.demo",
             ],
         },
     },
@@ -136,6 +139,34 @@ ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Custos] "
 # Sessions are recorded at sign-in (for "sign out everywhere"), not touched per request.
 USERSESSIONS_TRACK_ACTIVITY = False
+
+# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) with recovery
+# codes, and security keys or passkeys (WebAuthn). Required for stewards, committee
+# members, the DPO, auditors and administrators (governance.middleware.MFARequired).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = "Custos"
+# A passkey sign-in is possession of the key plus its PIN or biometric (verification
+# required), so it counts as two factors and replaces password plus code.
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_WEBAUTHN_USER_VERIFICATION = "required"
+# Browsers allow WebAuthn on http:// only for localhost; `make run` serves 127.0.0.1.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# Addresses are given by administrators (there is no self sign-up), so allauth's guard
+# against a squatter's unverified address does not apply.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+# DEMO SETTING. With it on, nobody is asked to set up two-factor authentication (so the
+# demo accounts of `make run` sign in with a password alone) and every page says so.
+# On by default only with DEBUG on and CUSTOS_DEMO_SKIP_MFA unset; `check --deploy`
+# refuses it (custos.E011).
+CUSTOS_DEMO_SKIP_MFA = env.bool("CUSTOS_DEMO_SKIP_MFA", default=DEBUG)
+
+# Sessions end when the browser closes, after 30 minutes without a request
+# (SESSION_COOKIE_AGE; governance.middleware.SessionLimits renews it at most once a
+# minute rather than saving the session on every request) and 12 hours after sign-in.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = env.int("CUSTOS_SESSION_IDLE_SECONDS", default=30 * 60)
+CUSTOS_SESSION_MAX_AGE = env.int("CUSTOS_SESSION_MAX_SECONDS", default=12 * 60 * 60)
+CUSTOS_SESSION_RENEW_EVERY = 60
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")

@@ -57,6 +57,39 @@ def _fast_passwords(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _mfa_enforced(settings, monkeypatch):
+    """The suite runs as production does: two-factor authentication enforced
+    (CUSTOS_DEMO_SKIP_MFA off, whatever DEBUG says).
+
+    ``Client.force_login`` skips the sign-in form, password and all; it stands for a
+    complete sign-in, so it also records the second factor in the session as allauth
+    does after a correct code, dated an hour back so that pages asking to re-enter the
+    password still do. Tests of the enforcement itself sign in through the real forms
+    (tests/governance/test_mfa.py), or use ``force_login_password_only``.
+    """
+    import time
+
+    from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+    from django.test.client import ClientMixin
+
+    settings.CUSTOS_DEMO_SKIP_MFA = False
+    password_only = ClientMixin.force_login
+
+    def force_login(self, user, backend=None):
+        password_only(self, user, backend)
+        session = self.session
+        session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+            {"method": "password", "at": time.time() - 3600, "email": user.email},
+            {"method": "mfa", "at": time.time() - 3600, "type": "totp"},
+        ]
+        session["account_authentication_methods_user"] = str(user.pk)
+        session.save()
+
+    monkeypatch.setattr(ClientMixin, "force_login", force_login)
+    monkeypatch.setattr(ClientMixin, "force_login_password_only", password_only, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _restore_migration_data(request, django_db_blocker):
     """A transactional test ends by emptying every table, including the rows data
     migrations create in every installation (role groups, default rules). Put them back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import factory
 
@@ -67,6 +68,35 @@ def make_dataset(steward: User, *, slug: str | None = None, fields=(), **overrid
             **(rest[0] if rest else {}),
         )
     return dataset
+
+
+def give_totp(user: User) -> str:
+    """Activate an authenticator app (and recovery codes) for ``user`` as allauth does
+    when the person scans the code; returns the app's secret."""
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    RecoveryCodes.activate(user)
+    return secret
+
+
+def totp_code(secret: str, *, at: float | None = None) -> str:
+    """The code an authenticator app shows for ``secret`` at ``at`` (default now),
+    computed with allauth's own TOTP functions."""
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    moment = time.time() if at is None else at
+    return format_hotp_value(hotp_value(secret, int(moment) // app_settings.TOTP_PERIOD))
+
+
+def recovery_codes(user: User) -> list[str]:
+    from allauth.mfa.models import Authenticator
+
+    authenticator = Authenticator.objects.get(user=user, type=Authenticator.Type.RECOVERY_CODES)
+    return authenticator.wrap().get_unused_codes()
 
 
 class PersonFactory(factory.django.DjangoModelFactory):

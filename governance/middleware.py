@@ -1,0 +1,130 @@
+"""Session rules that apply to every request: how long a session lasts, and two-factor
+authentication before the pages of a role that needs it.
+
+Both run after Django's authentication and messages middleware and allauth's
+AccountMiddleware (settings.MIDDLEWARE).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import auth, messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from . import signin
+from .signin import SEEN_KEY, SIGNED_IN_KEY
+
+IDLE_MESSAGE = "You were signed out after 30 minutes without activity. Please sign in again."
+MAX_AGE_MESSAGE = "You were signed out 12 hours after signing in. Please sign in again."
+ENDED_MESSAGE = "Your session has ended. Please sign in again."
+SETUP_MESSAGE = (
+    "Your role needs two-factor authentication. Set up an authenticator app or a "
+    "security key to continue."
+)
+CONFIRM_MESSAGE = "Confirm it is you with your second factor to continue."
+API_MESSAGE = (
+    "Your role needs two-factor authentication: set it up in the browser "
+    "(Your profile → Two-factor authentication), or use an API token."
+)
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def _has_bearer_token(request) -> bool:
+    return request.headers.get("Authorization", "").lower().startswith("bearer ")
+
+
+class SessionLimits:
+    """A signed-in session ends 30 minutes after its last request and 12 hours after
+    sign-in, whatever the browser does; each with a message on the sign-in page.
+
+    The idle limit is the session's own expiry (SESSION_COOKIE_AGE from its last save):
+    renewing it on every request would write the session store on every page, so this
+    renews it at most once a minute (CUSTOS_SESSION_RENEW_EVERY), and checks the time of
+    the last renewal itself so the person is told why they were signed out.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            ended = self._limit_reached(request)
+            if ended:
+                auth.logout(request)
+                messages.info(request, ended)
+                if not _is_api(request):
+                    return redirect_to_login(request.get_full_path())
+        return self.get_response(request)
+
+    def _limit_reached(self, request) -> str | None:
+        session = request.session
+        now = timezone.now().timestamp()
+        signed_in, seen = session.get(SIGNED_IN_KEY), session.get(SEEN_KEY)
+        if not isinstance(signed_in, int | float) or not isinstance(seen, int | float):
+            # A session from before these limits, or one not made by a sign-in.
+            return ENDED_MESSAGE
+        if now - signed_in > settings.CUSTOS_SESSION_MAX_AGE:
+            return MAX_AGE_MESSAGE
+        if now - seen > settings.SESSION_COOKIE_AGE:
+            return IDLE_MESSAGE
+        if now - seen >= settings.CUSTOS_SESSION_RENEW_EVERY:
+            session[SEEN_KEY] = now  # modified: saved with a fresh expiry
+        return None
+
+
+def _allowed_without_mfa(request) -> bool:
+    """allauth's own pages (sign-out, password, two-factor set-up, sessions) and static
+    files: everything a person needs to set up a second factor, nothing of a role."""
+    path = request.path_info
+    if settings.STATIC_URL and path.startswith("/" + settings.STATIC_URL.lstrip("/")):
+        return True
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return False
+    return match.func.__module__.startswith("allauth.")
+
+
+class MFARequired:
+    """Stewards, committee members, the DPO, auditors and administrators reach no page
+    until their session has passed two-factor authentication (governance.signin).
+
+    Such a session is taken to set up an authenticator (or, if the login has one, to
+    enter a code); a session-authenticated API call gets 403 with a JSON message. A call
+    with an API token is not a session: tokens are made on the profile page, which this
+    middleware keeps from anyone who has not passed two-factor authentication.
+    CUSTOS_DEMO_SKIP_MFA (a demo setting) turns this off.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            settings.CUSTOS_DEMO_SKIP_MFA
+            or not request.user.is_authenticated
+            or signin.session_passed_mfa(request)
+            or (_is_api(request) and _has_bearer_token(request))
+            or _allowed_without_mfa(request)
+            or not signin.mfa_required(request.user)
+        ):
+            return self.get_response(request)
+        if _is_api(request):
+            return JsonResponse({"message": API_MESSAGE}, status=403)
+        factors = signin.second_factors(request.user)
+        if factors:
+            # The login has a factor but this session did not use it (it was added in
+            # another browser, or the session predates it): ask for it now.
+            messages.info(request, CONFIRM_MESSAGE)
+            view = "mfa_reauthenticate" if "totp" in factors else "mfa_reauthenticate_webauthn"
+            return redirect(f"{reverse(view)}?{urlencode({'next': request.get_full_path()})}")
+        messages.info(request, SETUP_MESSAGE)
+        return redirect("mfa_index")
