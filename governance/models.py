@@ -11,6 +11,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from simple_history.models import HistoricalRecords
 
 
@@ -87,6 +88,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the Django admin site.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Part of every session's check (get_session_auth_hash): setting it ends them all.
+    signed_out_everywhere_at = models.DateTimeField(
+        "signed out everywhere at", null=True, blank=True, editable=False
+    )
 
     history = HistoricalRecords(excluded_fields=["password", "last_login"], m2m_fields=["groups"])
 
@@ -104,6 +109,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_full_name(self):
         return self.full_name or self.email
+
+    def _get_session_auth_hash(self, secret=None):
+        """Django checks every session against this on every request: it changes with
+        the password, as Django's does, and with "sign out everywhere"."""
+        if self.signed_out_everywhere_at is None:
+            return super()._get_session_auth_hash(secret=secret)
+        return salted_hmac(
+            "governance.User.get_session_auth_hash",
+            f"{self.password}|{self.signed_out_everywhere_at.isoformat()}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     def get_short_name(self):
         return self.full_name.split(" ")[0] if self.full_name else self.email

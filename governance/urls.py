@@ -7,6 +7,7 @@ from .audit import urls as audit_urls
 
 auth_patterns = [
     path("profile/", views.profile, name="profile"),
+    path("profile/sign-out-everywhere/", views.sign_out_everywhere, name="sign-out-everywhere"),
     # A login has exactly the one address an administrator gave it: it links the login
     # to a person and to an SSO identity, so nobody adds or changes one themselves.
     path("email/", views.not_found),

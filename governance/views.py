@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from django.contrib import messages
+from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -107,6 +108,15 @@ def profile(request):
         "governance/profile.html",
         {"form": form, "tokens": tokens, "new_secret": new_secret},
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def sign_out_everywhere(request):
+    accounts.user_sign_out_everywhere(actor=request.user, user=request.user)
+    auth_logout(request)
+    messages.success(request, "You are signed out everywhere: every browser has to sign in again.")
+    return redirect("account_login")
 
 
 # --- catalogue ------------------------------------------------------------------------

@@ -75,6 +75,25 @@ def user_set_roles(*, actor, user: User, roles: Iterable[str]) -> bool:
 
 
 @transaction.atomic
+def user_sign_out_everywhere(*, actor, user: User) -> User:
+    """End every session of ``user``, in every browser, the caller's included.
+
+    Rule: the time is part of the hash Django checks each session against
+    (User._get_session_auth_hash), so every session made before it stops working,
+    whether or not allauth recorded it; the sessions allauth did record are also
+    deleted from the store so "Where you are signed in" lists none. The change is in
+    the login's history, attributed to ``actor``, and so in the audit trail."""
+    from allauth.usersessions.models import UserSession
+
+    for session in UserSession.objects.filter(user=user):
+        session.end()
+    user.signed_out_everywhere_at = timezone.now()
+    with acting_as(actor):
+        user.save(update_fields=["signed_out_everywhere_at"])
+    return user
+
+
+@transaction.atomic
 def person_link_user(*, actor, person: Person, user: User | None) -> Person:
     """Link a person to a login by hand (or unlink with ``None``)."""
     if user is not None and Person.objects.filter(user=user).exclude(pk=person.pk).exists():
