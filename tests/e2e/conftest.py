@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 from django.db import connections
 
-from tests.e2e.helpers import TIMEOUT_MS
+from tests.e2e.helpers import TIMEOUT_MS, TotpClock
+
+
+@pytest.fixture(autouse=True)
+def _totp_clock(monkeypatch):
+    from types import SimpleNamespace
+
+    from allauth.mfa.totp.internal import auth as totp_auth
+
+    TotpClock.offset = 0.0
+    monkeypatch.setattr(totp_auth, "time", SimpleNamespace(time=TotpClock.time))
 
 
 @pytest.fixture

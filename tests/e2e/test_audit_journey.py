@@ -21,7 +21,7 @@ from analytics.models import Vote
 from governance.models import Clearance, Role
 from tests import factories
 from tests.analytics import factories as flow
-from tests.e2e.helpers import label
+from tests.e2e.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -65,11 +65,7 @@ def test_auditor_follows_one_request_through_history_as_of_and_export(page):
     vote = Vote.objects.filter(request=studied, member=board.members[0]).get()
 
     # Sign in.
-    page.goto("/accounts/login/")
-    page.get_by_label(label("E-mail address")).fill(auditor.email)
-    page.get_by_label(label("Password")).fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile(r"^Welcome"))).to_be_visible()
+    sign_in(page, auditor)
 
     # The timeline, everything at first: both requests are in it.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()

@@ -19,22 +19,11 @@ import pytest
 from consent.models import Consent, ConsentReceipt, ConsentState
 from consent.services import canonical_json
 from tests.consent.factories import make_subject_world
-from tests.e2e.helpers import label
-from tests.factories import PASSWORD
+from tests.e2e.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOT = "/tmp/e2e-my-data.png"  # noqa: S108 -- a fixed path to look at afterwards
-
-
-def sign_in(page, user):
-    from playwright.sync_api import expect
-
-    page.goto("/accounts/login/")
-    page.get_by_label(label("E-mail address")).fill(user.email)
-    page.get_by_label(label("Password")).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile(r"^Welcome"))).to_be_visible()
 
 
 def about_me(page, name: str):

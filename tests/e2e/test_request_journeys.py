@@ -21,7 +21,7 @@ from analytics.models import AnalyticsRequest, Grant, RequestStatus
 from governance.models import Role
 from governance.services import registry
 from tests import factories
-from tests.e2e.helpers import label
+from tests.e2e.helpers import label, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -86,16 +86,6 @@ class Cast:
                 ("score", "integer", "personal"),
             ],
         )
-
-
-def sign_in(page, user):
-    from playwright.sync_api import expect
-
-    page.goto("/accounts/login/")
-    page.get_by_label(label("E-mail address")).fill(user.email)
-    page.get_by_label(label("Password")).fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile(r"^Welcome"))).to_be_visible()
 
 
 def sign_out(page):

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from tests import factories
-from tests.e2e.helpers import label
+from tests.e2e.helpers import label, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -32,11 +32,7 @@ def test_steward_registers_describes_and_loads_a_dataset(page, celery_worker, tm
     steward = factories.make_user("Data steward", clearance="personal")
 
     # Sign in.
-    page.goto("/accounts/login/")
-    page.get_by_label(label("E-mail address")).fill(steward.email)
-    page.get_by_label(label("Password")).fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name=re.compile(r"^Welcome"))).to_be_visible()
+    sign_in(page, steward)
 
     # Register a dataset from the catalogue.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Catalogue").click()

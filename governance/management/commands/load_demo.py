@@ -62,6 +62,17 @@ class Command(BaseCommand):
         for email, _, roles, clearance in DEMO_USERS:
             role = ", ".join(roles) or "employee / learner (data subject)"
             self.stdout.write(f"  {email:24} {role} · clearance {clearance}")
+        if settings.CUSTOS_DEMO_SKIP_MFA:
+            self.stdout.write(
+                self.style.WARNING("Demo: MFA not enforced")
+                + " (CUSTOS_DEMO_SKIP_MFA): these logins sign in with the password alone."
+            )
+        else:
+            self.stdout.write(
+                "Two-factor authentication is enforced: stewards, committee members, the "
+                "DPO, the auditor and the administrator set up an authenticator app at "
+                "their first sign-in."
+            )
 
     def _requests(self, users: dict[str, User]) -> None:
         """Two requests to look at: one approved with a grant, one before the committee."""
