@@ -127,6 +127,13 @@ def test_sign_out_everywhere_ends_every_session_and_is_in_the_audit_trail():
     assert User.objects.get(pk=steward.pk).signed_out_everywhere_at is not None
 
 
+def test_the_sessions_page_lists_sign_ins_in_plain_words():
+    client = _signed_in(make_user(Role.ANALYST))
+    page = client.get("/accounts/sessions/").content.decode()
+    assert "Where you are signed in" in page and "this browser" in page
+    assert "Sign out everywhere" in page
+
+
 def test_sign_out_everywhere_is_a_post():
     client = Client()
     client.force_login(make_user())
