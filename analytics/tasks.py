@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.core.cache import cache
 
 from governance import jobs
 from governance.management.base import system_user
@@ -59,7 +58,7 @@ def extract_prepare_task(self, extract_id: int) -> None:
     key = extract_progress_key(extract.pk)
 
     def progress(rows: int, total: int) -> None:
-        cache.set(key, {"rows": rows, "total": total}, EXTRACT_PROGRESS_TTL)
+        jobs.progress_set(key, {"rows": rows, "total": total}, EXTRACT_PROGRESS_TTL)
 
     with jobs.heartbeat(extract, eager=self.request.is_eager):
         try:
@@ -72,7 +71,7 @@ def extract_prepare_task(self, extract_id: int) -> None:
                 logger.exception("extract %s failed", extract_id)
             reason = str(exc) if denied else "The extract stopped; retry."
             jobs.job_fail(extract, reason=reason)
-            cache.set(key, {"error": reason}, EXTRACT_PROGRESS_TTL)
+            jobs.progress_set(key, {"error": reason}, EXTRACT_PROGRESS_TTL)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -273,6 +273,20 @@ def jobs_sweep() -> dict[str, int]:
     return done
 
 
+# --- progress ---------------------------------------------------------------------
+
+
+def progress_set(key: str, value: dict, ttl: int) -> None:
+    """Show a job's progress (in the cache, read by its page). Best effort: progress
+    is for the eyes, and a broker/cache restart must not fail the job under it."""
+    from django.core.cache import cache
+
+    try:
+        cache.set(key, value, ttl)
+    except Exception:  # the cache's server is away; the next report will try again
+        logger.warning("progress of %s not reported: the cache is unavailable", key)
+
+
 # --- the heartbeat --------------------------------------------------------------------
 
 

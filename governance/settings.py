@@ -155,12 +155,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a restarted Redis is waited for, forever
 # Redis gives an unacknowledged message to another worker after the visibility timeout,
 # counted from delivery, whether or not the first worker is still on it. It must
-# therefore exceed the longest job: a million-row import takes about 2 minutes and a
-# two-million-row extract about 1 (bench/), so 2 hours leaves a wide margin, and no
-# live job is ever delivered twice. A dead worker's job does not wait that long: the
-# sweeper (below) requeues it once its heartbeat is CUSTOS_JOB_STALE_SECONDS old; the
-# message that comes back after the timeout then finds the job finished and does
-# nothing. ETA tasks (retries with a countdown) must stay below it too.
+# therefore exceed the longest job: a million-row import takes about 30 s and a
+# two-million-row extract about 15 s (docs/records.md, docs/access.md), so 2 hours
+# leaves room for files a hundred times larger, and no live job is delivered twice. A
+# dead worker's job does not wait that long: the sweeper (below) requeues it once its
+# heartbeat is CUSTOS_JOB_STALE_SECONDS old, and the message that comes back after the
+# timeout finds the job finished and does nothing. Retries with a countdown (ETA) must
+# stay below it too.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CUSTOS_BROKER_VISIBILITY_TIMEOUT", default=2 * 3600),
 }

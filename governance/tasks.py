@@ -6,7 +6,6 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -45,14 +44,14 @@ def record_load_task(self, load_id: int) -> None:
     with jobs.heartbeat(load, eager=self.request.is_eager):
         try:
             total = _count_rows(load.file)
-            cache.set(key, {"rows": 0, "total": total}, PROGRESS_TTL)
+            jobs.progress_set(key, {"rows": 0, "total": total}, PROGRESS_TTL)
 
             def progress(rows: int) -> None:
-                cache.set(key, {"rows": rows, "total": total}, PROGRESS_TTL)
+                jobs.progress_set(key, {"rows": rows, "total": total}, PROGRESS_TTL)
 
             with load.file.open("rb") as stream:
                 record_load_run(load=load, stream=stream, progress=progress)
-            cache.set(key, {"rows": total, "total": total}, PROGRESS_TTL)
+            jobs.progress_set(key, {"rows": total, "total": total}, PROGRESS_TTL)
         except (ImportRejected, jobs.ClaimLost):
             pass  # recorded on the load by the service, or no longer this worker's
         except Exception as exc:

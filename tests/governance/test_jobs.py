@@ -6,7 +6,7 @@ no ``except Exception`` in the task catches it) stops a task the same way, and i
 open transaction rolls back as PostgreSQL rolls back a dead connection's. What a real
 worker and broker do around it (redelivery, an acknowledged message that is never
 redelivered) is replayed by calling the task again, or not. Tasks run eagerly here;
-tests/test_worker_faults.py does the same with real processes and real kills.
+tests/governance/test_worker_faults.py does the same with real processes and real kills.
 """
 
 from __future__ import annotations
