@@ -22,7 +22,7 @@ from consent.selectors import consent_filter
 from governance import csvsafe
 from governance.models import Dataset, Field, Record
 
-from .models import AccessEvent, AccessKind, Grant, GrantStatus, OutputLevel
+from .models import AccessEvent, AccessKind, ExtractFile, Grant, GrantStatus, OutputLevel
 
 PREVIEW_ROWS = 50
 _LEVELS = [OutputLevel.AGGREGATE, OutputLevel.PSEUDONYMISED, OutputLevel.IDENTIFIED]
@@ -316,19 +316,33 @@ def preview(scope: Scope) -> tuple[list[str], list[list]]:
     return extract_header(scope), rows
 
 
-def extract_csv(scope: Scope, kind: str = AccessKind.EXTRACT) -> Iterator[bytes]:
+def extract_csv(scope: Scope, kind: str = AccessKind.EXTRACT, *, extract=None) -> Iterator[bytes]:
     """The whole extract as CSV, streamed. The access event (with every person the
-    extract includes) is written before the first byte leaves."""
+    extract includes) is written before the first byte leaves.
+
+    With ``extract`` (a prepared ExtractFile) the event is written once per file: under
+    the file's row lock, a file whose read was logged already (a task run again after
+    its worker died) is not logged a second time."""
     _require_extract(scope)
     records = records_for(scope)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _log_in_one_pass(scope, kind, records)
-        else:
-            _log(scope, kind, records, records.count())
+        if extract is None or not _logged_already(extract):
+            if connection.vendor == "postgresql":
+                event = _log_in_one_pass(scope, kind, records)
+            else:
+                event = _log(scope, kind, records, records.count())
+            if extract is not None:
+                ExtractFile.objects.filter(pk=extract.pk).update(access_event=event)
     if connection.vendor == "postgresql":
         return _copy_stream(scope, records)
     return _python_stream(scope, records)
+
+
+def _logged_already(extract) -> bool:
+    """Lock the extract file's row (until the caller's transaction ends) and say whether
+    its read has an event already."""
+    locked = ExtractFile.objects.select_for_update().filter(pk=extract.pk).first()
+    return locked is not None and locked.access_event_id is not None
 
 
 def _python_stream(scope: Scope, records: QuerySet) -> Iterator[bytes]:

@@ -16,4 +16,12 @@ class AnalyticsConfig(AppConfig):
         from .uses import AccessLogUses, notify_grant_holders
 
         uses.register(AccessLogUses())
+
+        # Prepared extracts are jobs the sweeper recovers (governance/jobs.py).
+        from governance import jobs
+
+        from .models import ExtractFile
+        from .tasks import extract_prepare_task
+
+        jobs.register(ExtractFile, task=extract_prepare_task)
         consent_withdrawn.connect(notify_grant_holders, dispatch_uid="analytics-consent-withdrawn")

@@ -8,6 +8,7 @@ not granted is a 400 naming it (and nothing is logged).
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import transaction
@@ -17,8 +18,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from . import access, disclosure, selectors, services
-from .models import AccessKind, OutputLevel
-from .tasks import ExtractStatus, extract_prepare_task, extract_progress_key
+from .models import AccessKind, ExtractStatus, OutputLevel
+from .tasks import extract_prepare_task, extract_progress_key
 
 # Above this many rows an extract is prepared by a Celery task instead of streamed.
 INLINE_EXTRACT_MAX_ROWS = 100_000
@@ -160,6 +161,15 @@ def extract_detail(request, pk):
     if request.headers.get("HX-Request"):
         return render(request, "analytics/_extract_status.html", context)
     return render(request, "analytics/extract_detail.html", context)
+
+
+@login_required
+@require_POST
+def extract_retry(request, pk):
+    extract = selectors.extract_get_for_owner(user=request.user, pk=pk)
+    if services.extract_file_retry(actor=request.user, extract=extract):
+        messages.success(request, "The extract is being prepared again.")
+    return redirect("extract-detail", pk=extract.pk)
 
 
 @login_required

@@ -12,6 +12,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from governance.audit.chain import Chained
+from governance.jobs import Job
 from governance.models import Committee, Dataset, Field, Purpose, Rule, RuleSeverity
 
 
@@ -435,8 +436,20 @@ class AccessEventSubject(models.Model):
         return f"{self.person_id} in event {self.event_id}"
 
 
-class ExtractFile(models.Model):
-    """A prepared extract to download: only by its owner, until it expires (24 hours)."""
+class ExtractStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Being prepared"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class ExtractFile(Job):
+    """A prepared extract to download: only by its owner, until it expires (24 hours).
+
+    A job (governance/jobs.py): its task claims it; the read is logged once per file,
+    however often the task runs (``access_event``, set under the row's lock)."""
+
+    job_what = "preparing this extract"
 
     grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="extract_files")
     owner = models.ForeignKey(
@@ -445,9 +458,20 @@ class ExtractFile(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="+")
     file = models.FileField(upload_to="extracts/%Y/%m/", blank=True)
     rows = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=16, default="queued")
+    status = models.CharField(
+        max_length=16, choices=ExtractStatus.choices, default=ExtractStatus.QUEUED
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField()
+    access_event = models.OneToOneField(
+        AccessEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="extract_file",
+        help_text="The one event that logged this file's read.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

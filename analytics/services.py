@@ -963,3 +963,63 @@ def extract_file_create(*, actor, scope):
     extract.full_clean(exclude=["file"])
     extract.save()
     return extract
+
+
+_PROGRESS_EVERY = 10_000
+
+
+def extract_file_prepare(*, extract, progress=None):
+    """Write a claimed extract's file (governance/jobs.py) and mark it ready.
+
+    Rules: the grant is checked, and the read logged (once per file, by the access
+    layer), when the extract runs, not when it was asked for; the file is released
+    (ready) only while the claim is still this worker's, else the file written goes."""
+    import tempfile
+
+    from django.core.files import File
+
+    from governance import jobs
+
+    from . import access
+    from .models import AccessKind, ExtractStatus
+
+    scope = access.grant_scope(
+        user=extract.owner, grant=extract.grant, dataset_slug=extract.dataset.slug
+    )
+    total = access.records_for(scope).count()
+    if progress:
+        progress(0, total)
+    lines = reported = 0
+    with tempfile.TemporaryFile() as spool:
+        for chunk in access.extract_csv(scope, kind=AccessKind.DOWNLOAD, extract=extract):
+            spool.write(chunk)
+            lines += chunk.count(b"\n")
+            if progress and lines - reported >= _PROGRESS_EVERY:
+                reported = lines
+                progress(lines - 1, total)
+        spool.seek(0)
+        name = f"grant-{extract.grant_id}-{extract.dataset.slug}.csv"
+        extract.file.save(name, File(spool), save=False)
+    extract.rows = max(lines - 1, 0)
+    extract.status = ExtractStatus.READY
+    try:
+        with transaction.atomic():
+            jobs.job_hold(extract)
+            extract.save(update_fields=["file", "rows", "status"])
+    except jobs.ClaimLost:
+        extract.file.delete(save=False)
+        raise
+    if progress:
+        progress(extract.rows, total)
+    return extract
+
+
+def extract_file_retry(*, actor, extract) -> bool:
+    """Prepare again an extract whose worker stopped. Rules: only its owner (the caller
+    fetched it through ``extract_get_for_owner``), only one that stopped, and only
+    before it expires; the read it logged, if any, is not logged again."""
+    from governance import jobs
+
+    if extract.owner_id != actor.pk or extract.expires_at <= timezone.now():
+        return False
+    return jobs.job_retry(extract)

@@ -31,4 +31,5 @@ urlpatterns = [
     path("grants/<int:pk>/data/download/", data_views.grant_download, name="grant-download"),
     path("extracts/<int:pk>/", data_views.extract_detail, name="extract-detail"),
     path("extracts/<int:pk>/file/", data_views.extract_file, name="extract-file"),
+    path("extracts/<int:pk>/retry/", data_views.extract_retry, name="extract-retry"),
 ]

@@ -6,3 +6,12 @@ class ConsentConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "consent"
+
+    def ready(self):
+        # Exports are jobs the sweeper recovers (governance/jobs.py).
+        from governance import jobs
+
+        from .models import SubjectExport
+        from .tasks import subject_export_task
+
+        jobs.register(SubjectExport, task=subject_export_task)

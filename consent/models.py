@@ -11,6 +11,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from governance.audit.chain import Chained
+from governance.jobs import Job
 from governance.models import Committee, Dataset, Field, Person, Purpose, Record
 
 
@@ -174,9 +175,12 @@ class ExportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class SubjectExport(models.Model):
+class SubjectExport(Job):
     """A subject access report (GDPR Article 15) prepared in the background: a JSON file
-    and a printable HTML file, downloadable by the person only, kept for a few days."""
+    and a printable HTML file, downloadable by the person only, kept for a few days.
+    A job (governance/jobs.py): its task claims it before writing anything."""
+
+    job_what = "preparing your export"
 
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="exports")
     requested_by = models.ForeignKey(
@@ -191,7 +195,7 @@ class SubjectExport(models.Model):
     html_file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
     error = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["heartbeat_at"])
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -206,3 +210,8 @@ class SubjectExport(models.Model):
 
     def __str__(self):
         return f"export {self.pk} for {self.person}"
+
+    def job_failed(self, reason: str) -> list[str]:
+        fields = super().job_failed(reason)
+        self.error = reason
+        return [*fields, "error"]

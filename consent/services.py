@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -28,6 +29,8 @@ from .models import (
     RequestStatus,
     SubjectExport,
 )
+
+logger = logging.getLogger(__name__)
 
 RECEIPT_FORMAT = "custos-consent-receipt/1"
 
@@ -375,3 +378,54 @@ def export_request(*, actor, person: Person) -> tuple[SubjectExport, bool]:
         return SubjectExport.objects.get(person=person, status__in=pending), False
     export.refresh_from_db()
     return export, True
+
+
+def export_prepare(*, export: SubjectExport) -> SubjectExport:
+    """Write a claimed export's report files and tell the person (governance/jobs.py).
+
+    Rules: half a report is no report (a failure removes whatever file was written);
+    the result is saved only while the claim is still this worker's, and the person is
+    told once per export (the notification is keyed by it)."""
+    from django.core.files.base import ContentFile
+    from django.urls import reverse
+
+    from governance import jobs
+    from governance.management.base import system_user
+
+    from .report import render_html, report_json, subject_access_report
+
+    try:
+        report = subject_access_report(person=export.person)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        export.json_file.save(
+            f"subject-access-{stamp}.json", ContentFile(report_json(report)), save=False
+        )
+        export.html_file.save(
+            f"subject-access-{stamp}.html", ContentFile(render_html(report).encode()), save=False
+        )
+        export.status = ExportStatus.READY
+    except Exception:
+        logger.exception("subject access export %s failed", export.pk)
+        export.json_file.delete(save=False)
+        export.html_file.delete(save=False)
+        export.status = ExportStatus.FAILED
+        export.error = "The export could not be prepared; ask again, or tell the DPO."
+    export.finished_at = timezone.now()
+    try:
+        with transaction.atomic(), acting_as(system_user()):
+            jobs.job_hold(export)
+            export.save(update_fields=["json_file", "html_file", "status", "error", "finished_at"])
+            if export.person.user is not None:
+                ready = export.status == ExportStatus.READY
+                notify(
+                    users=[export.person.user],
+                    key=f"export-finished:{export.pk}",
+                    subject="Your data export is ready" if ready else "Your data export failed",
+                    body=export.error,
+                    url=reverse("my-export"),
+                )
+    except jobs.ClaimLost:
+        # Another worker owns the export now; the files this one wrote are not its.
+        export.json_file.delete(save=False)
+        export.html_file.delete(save=False)
+    return export

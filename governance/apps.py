@@ -19,3 +19,11 @@ class GovernanceConfig(AppConfig):
         mfa_signals.authenticator_removed.connect(
             signin.on_authenticator_removed, dispatch_uid="custos-mfa-removed"
         )
+
+        # The sweeper (governance/jobs.py) recovers the jobs of every app that registers.
+        from . import jobs
+        from .models import AuditVerification, RecordLoad
+        from .tasks import audit_verification_run_task, record_load_task
+
+        jobs.register(RecordLoad, task=record_load_task)
+        jobs.register(AuditVerification, task=audit_verification_run_task)

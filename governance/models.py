@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from simple_history.models import HistoricalRecords
 
+from .jobs import Job
+
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
     """The same day ``months`` later, clamped to the end of a shorter month."""
@@ -592,10 +594,16 @@ class LoadStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Replaced by a later upload"
 
 
-class RecordLoad(models.Model):
-    """One load of a CSV file into a dataset: who, when, which file, what happened."""
+class RecordLoad(Job):
+    """One load of a CSV file into a dataset: who, when, which file, what happened.
+
+    A job (governance/jobs.py): its task claims it, and a later upload of the same file
+    to the same dataset supersedes it while it has not succeeded."""
+
+    job_what = "importing this file"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="loads")
     file_name = models.CharField(max_length=255)
@@ -611,8 +619,11 @@ class RecordLoad(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["heartbeat_at"])
 
     class Meta:
         ordering = ["-created_at"]
@@ -620,12 +631,20 @@ class RecordLoad(models.Model):
     def __str__(self):
         return f"{self.file_name} → {self.dataset.slug}"
 
+    def job_actor(self):
+        return self.created_by
+
+    def job_failed(self, reason: str) -> list[str]:
+        fields = super().job_failed(reason)
+        self.errors = [{"row": 0, "column": None, "message": reason}]
+        return [*fields, "errors"]
+
     def get_absolute_url(self):
         return reverse("load-detail", args=[self.pk])
 
     @property
     def is_finished(self):
-        return self.status in (LoadStatus.SUCCEEDED, LoadStatus.FAILED)
+        return self.status in (LoadStatus.SUCCEEDED, LoadStatus.FAILED, LoadStatus.SUPERSEDED)
 
 
 class Record(models.Model):
@@ -723,9 +742,33 @@ class VerificationTrigger(models.TextChoices):
     WEB = "web", "Web"
 
 
-class AuditVerification(models.Model):
+class VerificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+
+
+class AuditVerification(Job):
     """One run of the hash-chain verification (``verify_audit``): what was checked, the
-    chain heads it saw, and the first broken entry of each broken chain."""
+    chain heads it saw, and the first broken entry of each broken chain.
+
+    The nightly run is a job (governance/jobs.py), keyed by its Celery message so a
+    redelivered message runs it once; the command writes a complete row in one go."""
+
+    job_what = "verifying the audit chains"
+
+    status = models.CharField(
+        max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.SUCCEEDED
+    )
+    task_key = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="The Celery message that asked for this run, if one did.",
+    )
 
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -203,10 +203,37 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Every task survives a dying worker (docs/tasks.md): the message is acknowledged only
+# when the task has finished, and given back to the broker, not acknowledged, when the
+# pool process running it dies (SIGKILL, out of memory). The job row's claim makes the
+# second delivery harmless.
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a restarted Redis is waited for, forever
+# Redis gives an unacknowledged message to another worker after the visibility timeout,
+# counted from delivery, whether or not the first worker is still on it. It must
+# therefore exceed the longest job: a million-row import takes about 30 s and a
+# two-million-row extract about 15 s (docs/records.md, docs/access.md), so 2 hours
+# leaves room for files a hundred times larger, and no live job is delivered twice. A
+# dead worker's job does not wait that long: the sweeper (below) requeues it once its
+# heartbeat is CUSTOS_JOB_STALE_SECONDS old, and the message that comes back after the
+# timeout finds the job finished and does nothing. Retries with a countdown (ETA) must
+# stay below it too.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CUSTOS_BROKER_VISIBILITY_TIMEOUT", default=2 * 3600),
+}
+# Jobs (governance/jobs.py): a running job beats every HEARTBEAT seconds; one silent for
+# STALE seconds has lost its worker and is requeued by the sweeper (every SWEEP
+# seconds), or failed with a reason after MAX_ATTEMPTS claims; a job still queued after
+# RESEND seconds (its message lost with a broker's queue) has its message sent again.
+CUSTOS_JOB_HEARTBEAT_SECONDS = env.float("CUSTOS_JOB_HEARTBEAT_SECONDS", default=10)
+CUSTOS_JOB_STALE_SECONDS = env.float("CUSTOS_JOB_STALE_SECONDS", default=90)
+CUSTOS_JOB_SWEEP_SECONDS = env.float("CUSTOS_JOB_SWEEP_SECONDS", default=60)
+CUSTOS_JOB_MAX_ATTEMPTS = env.int("CUSTOS_JOB_MAX_ATTEMPTS", default=3)
+CUSTOS_JOB_RESEND_SECONDS = env.float("CUSTOS_JOB_RESEND_SECONDS", default=900)
 # Periodic jobs (celery beat). Each is idempotent, so a missed or repeated run is harmless.
 CELERY_BEAT_SCHEDULE = {
     "grants-expire": {
@@ -232,6 +259,10 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify": {
         "task": "governance.tasks.audit_verify_task",
         "schedule": crontab(hour=2, minute=30),
+    },
+    "jobs-sweep": {
+        "task": "governance.tasks.jobs_sweep_task",
+        "schedule": CUSTOS_JOB_SWEEP_SECONDS,
     },
 }
 

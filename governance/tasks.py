@@ -6,14 +6,13 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from .csvio import ImportRejected, RowError
-from .history import acting_as
-from .models import LoadStatus, Notification, RecordLoad
+from . import jobs
+from .csvio import ImportRejected
+from .models import Notification, RecordLoad
 from .services.records import record_load_run
 
 logger = logging.getLogger(__name__)
@@ -33,35 +32,40 @@ def _count_rows(file) -> int:
     return max(lines - 1, 0)
 
 
-@shared_task(acks_late=True)
-def record_load_task(load_id: int) -> None:
-    """Run an uploaded load. Idempotent: a finished load is left alone on redelivery."""
-    load = RecordLoad.objects.select_related("dataset", "created_by").filter(pk=load_id).first()
-    if load is None or load.is_finished:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def record_load_task(self, load_id: int) -> None:
+    """Run an uploaded load. Safe to run twice and to die: it claims the load first
+    (governance/jobs.py), so a redelivery of a finished, superseded or live load does
+    nothing, and a dead worker's load is taken over once its heartbeat is stale."""
+    load = jobs.job_claim(RecordLoad, load_id)
+    if load is None:
         return
     key = load_progress_key(load.pk)
-    try:
-        total = _count_rows(load.file)
-        cache.set(key, {"rows": 0, "total": total}, PROGRESS_TTL)
+    with jobs.heartbeat(load, eager=self.request.is_eager):
+        try:
+            total = _count_rows(load.file)
+            jobs.progress_set(key, {"rows": 0, "total": total}, PROGRESS_TTL)
 
-        def progress(rows: int) -> None:
-            cache.set(key, {"rows": rows, "total": total}, PROGRESS_TTL)
+            def progress(rows: int) -> None:
+                jobs.progress_set(key, {"rows": rows, "total": total}, PROGRESS_TTL)
 
-        with load.file.open("rb") as stream:
-            record_load_run(load=load, stream=stream, progress=progress)
-        cache.set(key, {"rows": total, "total": total}, PROGRESS_TTL)
-    except ImportRejected:
-        pass  # recorded on the load by the service
-    except Exception as exc:
-        logger.exception("load %s failed", load_id)
-        with acting_as(load.created_by):
-            load.status = LoadStatus.FAILED
-            load.errors = [RowError(0, None, f"the load stopped: {exc}").as_dict()]
-            load.finished_at = timezone.now()
-            load.save()
+            with load.file.open("rb") as stream:
+                record_load_run(load=load, stream=stream, progress=progress)
+            jobs.progress_set(key, {"rows": total, "total": total}, PROGRESS_TTL)
+        except (ImportRejected, jobs.ClaimLost):
+            pass  # recorded on the load by the service, or no longer this worker's
+        except Exception as exc:
+            logger.exception("load %s failed", load_id)
+            jobs.job_fail(load, reason=f"The load stopped: {exc}")
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def notifications_deliver(notification_ids: list[int]) -> int:
     """E-mail each notification not yet e-mailed. Idempotent: a redelivered task finds
     them marked and sends nothing; the row lock keeps two workers from both sending."""
@@ -89,13 +93,36 @@ def notifications_deliver(notification_ids: list[int]) -> int:
     return sent
 
 
-@shared_task(acks_late=True)
-def audit_verify_task() -> bool:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def audit_verify_task(self) -> bool | None:
     """Nightly: recompute every audit hash chain; the result shows on auditors'
-    dashboards. Read-only apart from the verification row, so safe to run again."""
-    from .audit.chain import verify
+    dashboards. The run is a job keyed by this message, so a redelivery of the same
+    message runs it once (or takes it over when its worker died)."""
+    from .services.verification import audit_verification_request
 
-    verification = verify(triggered_by="beat")
+    verification = audit_verification_request(task_key=self.request.id, triggered_by="beat")
+    return _verification_run(verification.pk, eager=self.request.is_eager)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def audit_verification_run_task(self, verification_id: int) -> bool | None:
+    """Run one verification job (the sweeper requeues a dead one here)."""
+    return _verification_run(verification_id, eager=self.request.is_eager)
+
+
+def _verification_run(verification_id: int, *, eager: bool) -> bool | None:
+    from .services.verification import audit_verification_run
+
+    verification = audit_verification_run(verification_id=verification_id, eager=eager)
+    if verification is None:
+        return None
     if not verification.ok:
         logger.error("audit chains broken: %s", "; ".join(verification.problems))
     return verification.ok
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def jobs_sweep_task() -> dict[str, int]:
+    """Every minute or so (beat): requeue, or fail with a reason, the jobs whose
+    worker is gone, and resend the messages of jobs the broker lost."""
+    return jobs.jobs_sweep()

@@ -34,6 +34,7 @@ urlpatterns = [
     path("datasets/<slug:slug>/fields/<slug:name>/edit/", views.field_edit, name="field-edit"),
     path("datasets/<slug:slug>/upload/", views.dataset_upload, name="dataset-upload"),
     path("loads/<int:pk>/", views.load_detail, name="load-detail"),
+    path("loads/<int:pk>/retry/", views.load_retry, name="load-retry"),
     path("purposes/", views.purpose_list, name="purpose-list"),
     path("purposes/new/", views.purpose_create, name="purpose-create"),
     path("purposes/<slug:slug>/", views.purpose_detail, name="purpose-detail"),

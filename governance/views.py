@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors
 from .audit.chain import latest_verification
@@ -31,7 +31,7 @@ from .models import ApiToken, Dataset, DatasetStatus, LoadMode, Person, Policy, 
 from .permissions import has_role, user_can
 from .services import accounts, registry
 from .services.people import people_import
-from .services.records import record_load_create
+from .services.records import record_load_create, record_load_retry
 from .tasks import load_progress_key, record_load_task
 
 
@@ -233,6 +233,17 @@ def dataset_upload(request, slug):
             record_load_task.delay_on_commit(load.pk)
         return redirect(load)
     return render(request, "governance/dataset_upload.html", {"form": form, "dataset": dataset})
+
+
+@login_required
+@require_POST
+def load_retry(request, pk):
+    load = selectors.load_get_for_user(user=request.user, pk=pk)
+    # Retrying loads records: the same right as uploading to the dataset.
+    selectors.dataset_get_for_user(user=request.user, slug=load.dataset.slug, action="load")
+    if record_load_retry(actor=request.user, load=load):
+        messages.success(request, "The load is queued again.")
+    return redirect(load)
 
 
 @login_required

@@ -251,19 +251,29 @@ def _verification_model():
 
 
 def latest_verification():
-    """The newest verification, or None if the chains were never verified."""
-    return _verification_model().objects.order_by("-started_at", "-id").first()
+    """The newest finished verification, or None if the chains were never verified."""
+    return (
+        _verification_model()
+        .objects.filter(status="succeeded")
+        .order_by("-started_at", "-id")
+        .first()
+    )
 
 
-def verify(*, triggered_by: str, expected: dict | None = None):
-    """Recompute every chain and record the result (an ``AuditVerification``).
+def verify(*, triggered_by: str, expected: dict | None = None, into=None):
+    """Recompute every chain and record the result (an ``AuditVerification``; given
+    ``into``, a verification job, its fields are filled in and the caller saves it).
 
     Besides the chains themselves, the heads of the last intact verification, and
     ``expected`` heads ({chain: {"seq", "hash"}}, e.g. published ones), must still be
     in their chains."""
     Verification = _verification_model()
     started_at = timezone.now()
-    last_ok = Verification.objects.filter(ok=True).order_by("-started_at", "-id").first()
+    last_ok = (
+        Verification.objects.filter(ok=True, status="succeeded")
+        .order_by("-started_at", "-id")
+        .first()
+    )
     checks = []
     for model in chained_models():
         heads = []
@@ -273,15 +283,20 @@ def verify(*, triggered_by: str, expected: dict | None = None):
         if expected and model.chain_name in expected:
             heads.append(("expected", expected[model.chain_name]))
         checks.append(check_chain(model, expected=heads))
-    return Verification.objects.create(
-        started_at=started_at,
-        finished_at=timezone.now(),
-        ok=not any(c.problem for c in checks),
-        entries=sum(c.entries for c in checks),
-        heads={c.name: c.head for c in checks},
-        problems=[c.problem for c in checks if c.problem],
-        triggered_by=triggered_by,
-    )
+    result = {
+        "started_at": started_at,
+        "finished_at": timezone.now(),
+        "ok": not any(c.problem for c in checks),
+        "entries": sum(c.entries for c in checks),
+        "heads": {c.name: c.head for c in checks},
+        "problems": [c.problem for c in checks if c.problem],
+        "triggered_by": triggered_by,
+    }
+    if into is None:
+        return Verification.objects.create(**result)
+    for name, value in result.items():
+        setattr(into, name, value)
+    return into
 
 
 def backfill(model, *, order_by: tuple[str, ...] = ("pk",), batch_size: int = 1000) -> int:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0008_privacy_budget_rule"),
+        ("governance", "0013_job_claims"),
     ]
 
     operations = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Callable
 
@@ -12,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from .. import jobs
 from ..csvio import (
     MAX_ERRORS,
     ImportRejected,
@@ -37,21 +39,48 @@ from ..models import (
 ProgressCallback = Callable[[int], None]
 
 
+def _file_sha256(file) -> str:
+    digest = hashlib.sha256()
+    for chunk in file.chunks():
+        digest.update(chunk)
+    file.seek(0)
+    return digest.hexdigest()
+
+
+@transaction.atomic
 def record_load_create(
     *, actor, dataset: Dataset, file_name: str, mode: str = LoadMode.ADD, file=None
 ) -> RecordLoad:
     """Register a load before it runs, so it can be queued and watched.
 
-    Rule: a retired dataset takes no new records.
+    Rules: a retired dataset takes no new records. An uploaded file supersedes every
+    earlier load of the same file (same SHA-256) into the same dataset that has not
+    succeeded: whatever became of those (stuck, failed, or a message the broker still
+    holds), only the new one can write, so uploading again never doubles the dataset.
     """
     if dataset.status == DatasetStatus.RETIRED:
         raise ValidationError("A retired dataset takes no new records.")
     load = RecordLoad(
         dataset=dataset, file_name=file_name[:255], mode=mode, created_by=actor, file=file
     )
+    if file is not None:
+        load.checksum = _file_sha256(file)
     load.full_clean(exclude=["file"] if file is None else None)
     with acting_as(actor):
         load.save()
+        if file is not None:
+            earlier = (
+                RecordLoad.objects.select_for_update()
+                .filter(dataset=dataset, checksum=load.checksum)
+                .filter(status__in=[LoadStatus.QUEUED, LoadStatus.RUNNING, LoadStatus.FAILED])
+                .exclude(pk=load.pk)
+            )
+            for old in earlier:  # one by one, each with its history row
+                old.status = LoadStatus.SUPERSEDED
+                old.superseded_by = load
+                old.claim_token = None
+                old.finished_at = timezone.now()
+                old.save(update_fields=["status", "superseded_by", "claim_token", "finished_at"])
     return load
 
 
@@ -60,18 +89,19 @@ def record_load_run(
 ) -> RecordLoad:
     """Validate every row of ``stream`` against the dataset's fields and load it.
 
+    ``load`` is claimed (governance/jobs.py); its result is written only while the
+    claim is still its own, in the transaction that writes the records.
+
     Rule: a file with any bad row writes nothing (one transaction); the load is then
     kept as failed with the first errors. ``replace`` swaps the dataset's records in the
     same transaction, so readers see either the old records or the new ones.
     """
     actor = load.created_by
-    with acting_as(actor):
-        load.status = LoadStatus.RUNNING
-        load.save(update_fields=["status"])
     try:
         _load(load=load, stream=stream, progress=progress)
     except ImportRejected as rejected:
-        with acting_as(actor):
+        with transaction.atomic(), acting_as(actor):
+            jobs.job_hold(load)
             load.status = LoadStatus.FAILED
             load.errors = [e.as_dict() for e in rejected.errors]
             load.rows = 0
@@ -87,7 +117,17 @@ def records_import(
 ) -> RecordLoad:
     """Load a CSV stream now (command line, API). Raises ImportRejected on bad input."""
     load = record_load_create(actor=actor, dataset=dataset, file_name=file_name, mode=mode)
+    load = jobs.job_claim(RecordLoad, load.pk)
     return record_load_run(load=load, stream=stream)
+
+
+def record_load_retry(*, actor, load: RecordLoad) -> bool:
+    """Queue a load whose worker stopped again. Rule: only a load that stopped (not one
+    whose file was refused, nor one superseded) and still has its file is retried; the
+    import is all or nothing, so the retry starts from an empty slate."""
+    if not load.file:
+        return False
+    return jobs.job_retry(load)
 
 
 def _load(*, load: RecordLoad, stream, progress):
@@ -132,6 +172,9 @@ def _load(*, load: RecordLoad, stream, progress):
         if parser.rows == 0:
             raise ImportRejected([RowError(0, None, "the file has a header but no data rows")])
         drain(hashing)
+        # The claim is checked last, under the load's row lock, in this transaction: a
+        # worker given up for dead, or a load superseded meanwhile, commits nothing.
+        jobs.job_hold(load)
         dataset.record_count = Record.objects.filter(dataset=dataset).count()
         dataset.save(update_fields=["record_count"])
         load.rows = parser.rows

@@ -89,6 +89,7 @@ def test_beat_schedules_each_periodic_task():
         "analytics.tasks.extracts_purge_task",
         "consent.tasks.exports_purge_task",
         "governance.tasks.audit_verify_task",
+        "governance.tasks.jobs_sweep_task",
     }
     assert scheduled <= set(app.tasks)
 

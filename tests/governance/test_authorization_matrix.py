@@ -133,6 +133,13 @@ ROWS = [
     Row("dataset-upload", "/datasets/{active}/upload/", STEWARD_ONLY),
     Row("dataset-upload", "/datasets/{draft_dataset}/upload/", DRAFT_STEWARD_ONLY, label="draft"),
     Row("load-detail", "/loads/{load}/", (302, 404, 200, 404, 404, 404, 200, 200, 200)),
+    # A finished load: the POST changes nothing, but who may ask is still checked.
+    Row(
+        "load-retry",
+        "/loads/{load}/retry/",
+        (302, 404, 302, 404, 404, 404, 403, 403, 302),
+        method="post",
+    ),
     Row("purpose-list", "/purposes/", _all(302, 200)),
     Row("purpose-create", "/purposes/new/", (302, 403, 200, 200, 403, 403, 200, 403, 403)),
     Row("purpose-detail", "/purposes/{purpose}/", _all(302, 200)),
@@ -283,6 +290,12 @@ ROWS = [
         method="post",
     ),
     Row("extract-detail", "/extracts/{extract}/", REQUESTER_ONLY),
+    Row(
+        "extract-retry",
+        "/extracts/{extract}/retry/",
+        (302, 404, 404, 404, 302, 404, 404, 404, 404),
+        method="post",
+    ),
     Row("extract-file", "/extracts/{extract}/file/", (302, 404, 404, 404, 403, 404, 404, 404, 404)),
     Row(
         "api-grant-extract",
