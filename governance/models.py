@@ -172,7 +172,10 @@ class ApiToken(models.Model):
         if self.expires_at is None or self.created_at is None:
             return
         lifetime = self.expires_at - self.created_at
-        if not datetime.timedelta(0) < lifetime <= datetime.timedelta(days=API_TOKEN_MAX_DAYS):
+        # Only a new token is held to a year: the tokens made before expiry existed were
+        # given 90 days from the migration, and must stay editable (revocable).
+        longest = datetime.timedelta(days=API_TOKEN_MAX_DAYS)
+        if lifetime <= datetime.timedelta(0) or (self._state.adding and lifetime > longest):
             raise ValidationError(
                 {
                     "expires_at": "A token expires after it is made and at most "

@@ -181,6 +181,32 @@ def test_a_new_token_lasts_90_days_unless_told_and_never_more_than_a_year():
 
 
 @pytest.mark.django_db
+def test_a_token_from_before_expiry_existed_can_still_be_revoked_in_the_admin():
+    """Migration 0010 gave old tokens 90 days from the migration, whatever their age."""
+    admin = make_user(is_superuser=True)
+    token, _ = accounts.api_token_create(actor=admin, user=admin, name="old")
+    ApiToken.objects.filter(pk=token.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=400)
+    )
+    client = Client()
+    client.force_login(admin)
+    change = f"/admin/governance/apitoken/{token.pk}/change/"
+    assert client.get(change).status_code == 200
+    response = client.post(
+        change,
+        {
+            "user": admin.pk,
+            "name": "old",
+            "revoked_at_0": timezone.localdate().isoformat(),
+            "revoked_at_1": "12:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+@pytest.mark.django_db
 def test_the_profile_page_lets_a_person_choose_scope_and_expiry_and_lists_both():
     user = make_user()
     client = Client()
