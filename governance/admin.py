@@ -148,8 +148,20 @@ class RecordLoadAdmin(GovernedAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(GovernedAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["scope"]
+    # What a token may do and for how long is chosen when it is made; here it can only
+    # be revoked.
+    readonly_fields = ["prefix", "key_hash", "scope", "created_at", "expires_at", "last_used_at"]
     list_select_related = ["user"]
 
     def has_add_permission(self, request):

@@ -8,6 +8,9 @@ from django import forms
 from django.core.validators import MinValueValidator
 
 from .models import (
+    API_TOKEN_DEFAULT_DAYS,
+    API_TOKEN_MAX_DAYS,
+    ApiTokenScope,
     Dataset,
     DatasetStatus,
     Field,
@@ -288,3 +291,16 @@ class PersonLinkForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'laptop'.")
+    scope = forms.ChoiceField(
+        label="Allows",
+        choices=ApiTokenScope.choices,
+        initial=ApiTokenScope.READ,
+        help_text="A read-only token cannot change anything through the API.",
+    )
+    expires_in_days = forms.IntegerField(
+        label="Expires after (days)",
+        min_value=1,
+        max_value=API_TOKEN_MAX_DAYS,
+        initial=API_TOKEN_DEFAULT_DAYS,
+        help_text=f"From 1 to {API_TOKEN_MAX_DAYS} days; the token stops working then.",
+    )

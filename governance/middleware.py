@@ -1,5 +1,6 @@
-"""Session rules that apply to every request: how long a session lasts, and two-factor
-authentication before the pages of a role that needs it.
+"""Rules that apply to every request: how long a session lasts, two-factor
+authentication before the pages of a role that needs it, and the response headers
+that protect what Custos sends (docs/security.md).
 
 Both run after Django's authentication and messages middleware and allauth's
 AccountMiddleware (settings.MIDDLEWARE).
@@ -128,3 +129,34 @@ class MFARequired:
             return redirect(f"{reverse(view)}?{urlencode({'next': request.get_full_path()})}")
         messages.info(request, SETUP_MESSAGE)
         return redirect("mfa_index")
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every answer that may carry personal data, a token
+    or an audit record, so that no browser, proxy or shared computer keeps a copy.
+
+    Rule: every response to a signed-in person, or to a request carrying credentials
+    (a session cookie, a bearer token), is ``no-store`` whatever its view said. An
+    anonymous response is ``no-store`` too unless its view chose its own caching; the
+    sign-in and password pages choose ``no-store``. Static files never reach this
+    middleware: whitenoise answers them first, with their long-lived caching.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if self._carries_credentials(request) or not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
+            response.headers.pop("Expires", None)
+        return response
+
+    @staticmethod
+    def _carries_credentials(request) -> bool:
+        user = getattr(request, "user", None)
+        return bool(
+            (user is not None and user.is_authenticated)
+            or request.META.get("HTTP_AUTHORIZATION")
+            or settings.SESSION_COOKIE_NAME in request.COOKIES
+        )

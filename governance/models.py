@@ -136,8 +136,26 @@ class User(AbstractBaseUser, PermissionsMixin):
         return SENSITIVITY_RANK[Sensitivity(sensitivity)] <= self.clearance_rank
 
 
+class ApiTokenScope(models.TextChoices):
+    READ = "read", "Read only"
+    READ_WRITE = "read-write", "Read and write"
+
+
+API_TOKEN_DEFAULT_DAYS = 90
+API_TOKEN_MAX_DAYS = 365
+
+
+def api_token_default_expiry() -> datetime.datetime:
+    """90 days from now: a new token's expiry, and an old token's when scopes came in."""
+    return timezone.now() + datetime.timedelta(days=API_TOKEN_DEFAULT_DAYS)
+
+
 class ApiToken(models.Model):
-    """A personal API token. Only its SHA-256 is stored; the secret is shown once."""
+    """A personal API token. Only its SHA-256 is stored; the secret is shown once.
+
+    A ``read`` token may only read (governance.api_auth.TokenScope); every token
+    expires, at most a year after it was made.
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -145,7 +163,11 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     key_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(
+        max_length=10, choices=ApiTokenScope.choices, default=ApiTokenScope.READ_WRITE
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(default=api_token_default_expiry)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -153,9 +175,40 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope__in=ApiTokenScope.values),
+                name="apitoken_scope_valid",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.expires_at is None or self.created_at is None:
+            return
+        lifetime = self.expires_at - self.created_at
+        # Only a new token is held to a year: the tokens made before expiry existed were
+        # given 90 days from the migration, and must stay editable (revocable).
+        longest = datetime.timedelta(days=API_TOKEN_MAX_DAYS)
+        if lifetime <= datetime.timedelta(0) or (self._state.adding and lifetime > longest):
+            raise ValidationError(
+                {
+                    "expires_at": "A token expires after it is made and at most "
+                    f"{API_TOKEN_MAX_DAYS} days later."
+                }
+            )
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def may_write(self) -> bool:
+        return self.scope == ApiTokenScope.READ_WRITE
 
 
 class Person(models.Model):

@@ -97,10 +97,11 @@ def profile(request):
             messages.success(request, f"Token “{token.name}” revoked.")
             return redirect("profile")
         form = ApiTokenForm(request.POST)
-        if form.is_valid():
-            _, new_secret = accounts.api_token_create(
-                actor=user, user=user, name=form.cleaned_data["name"]
-            )
+        created = form_submit(
+            request, form, partial(accounts.api_token_create, actor=user, user=user)
+        )
+        if created is not NOT_SAVED:
+            new_secret = created[1]
             form = ApiTokenForm()
     tokens = user.api_tokens.filter(revoked_at__isnull=True)
     return render(

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0008_privacy_budget_rule"),
+        ("governance", "0010_token_scope_expiry"),
     ]
 
     operations = [

@@ -8,11 +8,21 @@ import secrets
 from collections.abc import Iterable
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from ..history import acting_as
-from ..models import ApiToken, Clearance, Person, Role, User
+from ..models import (
+    API_TOKEN_DEFAULT_DAYS,
+    API_TOKEN_MAX_DAYS,
+    ApiToken,
+    ApiTokenScope,
+    Clearance,
+    Person,
+    Role,
+    User,
+)
 
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a public prefix, not a secret
@@ -111,12 +121,53 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class ApiTokenExpired(Exception):
+    """A token that was valid but is past its expiry."""
+
+    def __init__(self, token: ApiToken):
+        super().__init__(f"token {token.prefix} expired at {token.expires_at}")
+        self.expires_at = token.expires_at
+
+
 @transaction.atomic
-def api_token_create(*, actor, user: User, name: str) -> tuple[ApiToken, str]:
-    """A new personal token. The secret is returned once; only its hash is kept."""
+def api_token_create(
+    *,
+    actor,
+    user: User,
+    name: str,
+    scope: str = ApiTokenScope.READ_WRITE,
+    expires_in_days: int | None = None,
+    expires_at: datetime.datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """A new personal token. The secret is returned once; only its hash is kept.
+
+    Rule: a token either only reads (``read``) or reads and writes (``read-write``),
+    and expires after 1 to 365 days: ``expires_in_days`` from now, or at
+    ``expires_at``; 90 days when neither is given.
+    """
+    if expires_in_days is not None and expires_at is not None:
+        raise ValidationError("Give either a number of days or an expiry date, not both.")
+    now = timezone.now()
+    if expires_at is None:
+        days = API_TOKEN_DEFAULT_DAYS if expires_in_days is None else expires_in_days
+        if (
+            isinstance(days, bool)
+            or not isinstance(days, int)
+            or not 1 <= days <= API_TOKEN_MAX_DAYS
+        ):
+            raise ValidationError(
+                {"expires_in_days": f"A token lasts from 1 to {API_TOKEN_MAX_DAYS} days."}
+            )
+        expires_at = now + datetime.timedelta(days=days)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        user=user, name=name or "API token", prefix=secret[:12], key_hash=_hash(secret)
+        user=user,
+        name=name or "API token",
+        prefix=secret[:12],
+        key_hash=_hash(secret),
+        scope=scope,
+        created_at=now,
+        expires_at=expires_at,
     )
     token.full_clean()
     with acting_as(actor):
@@ -134,8 +185,9 @@ def api_token_revoke(*, actor, token: ApiToken) -> ApiToken:
     return token
 
 
-def api_token_authenticate(secret: str) -> User | None:
-    """The active user a token belongs to, or None."""
+def api_token_authenticate(secret: str) -> ApiToken | None:
+    """The token, with its active user, that ``secret`` is; None if it is no token or is
+    revoked. Raises ApiTokenExpired for a token past its expiry."""
     token = (
         ApiToken.objects.select_related("user")
         .filter(key_hash=_hash(secret), revoked_at__isnull=True, user__is_active=True)
@@ -144,8 +196,10 @@ def api_token_authenticate(secret: str) -> User | None:
     if token is None:
         return None
     now = timezone.now()
+    if token.expires_at <= now:
+        raise ApiTokenExpired(token)
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         # Not a governance change (the field is excluded from history), and written at
         # most once a minute so that reads stay reads.
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token

@@ -76,7 +76,9 @@ def test_navigation_shows_only_what_roles_allow():
 def test_profile_creates_a_token_shown_once_and_revokes_it():
     user = make_user(Role.ANALYST)
     client = _client(user)
-    response = client.post("/accounts/profile/", {"name": "laptop"})
+    response = client.post(
+        "/accounts/profile/", {"name": "laptop", "scope": "read", "expires_in_days": "90"}
+    )
     secret = re.search(r'<pre id="new-token">(\S+)</pre>', response.content.decode()).group(1)
     api = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert api.get("/api/v1/datasets/").status_code == 200
