@@ -288,3 +288,16 @@ class PersonLinkForm(forms.Form):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'laptop'.")
+
+
+class LockoutLiftForm(forms.Form):
+    """Which lock to lift: a login (its e-mail address) or a network address."""
+
+    account = forms.CharField(required=False, max_length=254)
+    address = forms.GenericIPAddressField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("account")) == bool(data.get("address")):
+            raise forms.ValidationError("Name either a login or a network address to unlock.")
+        return data

@@ -57,6 +57,19 @@ def _fast_passwords(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _own_cache_namespace(settings):
+    """Each test gets a cache of its own (a fresh key prefix, so with Redis nothing is
+    flushed): allauth's request counters and any cached lockout state never carry over
+    from one test to the next."""
+    import uuid
+
+    caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
+    for config in caches.values():
+        config["KEY_PREFIX"] = f"{config.get('KEY_PREFIX', 'custos')}-test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
+
+
+@pytest.fixture(autouse=True)
 def _restore_migration_data(request, django_db_blocker):
     """A transactional test ends by emptying every table, including the rows data
     migrations create in every installation (role groups, default rules). Put them back
@@ -69,7 +82,12 @@ def _restore_migration_data(request, django_db_blocker):
     from django.apps import apps
 
     with django_db_blocker.unblock():
-        for module in ("0002_create_role_groups", "0004_default_rules", "0008_privacy_budget_rule"):
+        for module in (
+            "0002_create_role_groups",
+            "0004_default_rules",
+            "0008_privacy_budget_rule",
+            "0014_sso_lockout",
+        ):
             migration = importlib.import_module(f"governance.migrations.{module}")
             function = (
                 migration.create_groups
