@@ -73,10 +73,19 @@ def _own_cache_namespace(settings):
 def _restore_migration_data(request, django_db_blocker):
     """A transactional test ends by emptying every table, including the rows data
     migrations create in every installation (role groups, default rules). Put them back
-    so the tests that follow see a real installation."""
+    so the tests that follow see a real installation.
+
+    Also before such a test: pytest-django's live-server helper empties the tables after
+    this fixture's teardown has run, so the rows are put back when the next one starts."""
+    transactional = bool({"transactional_db", "live_server"} & set(request.fixturenames))
+    if transactional:
+        _put_back_migration_data(django_db_blocker)
     yield
-    if not {"transactional_db", "live_server"} & set(request.fixturenames):
-        return
+    if transactional:
+        _put_back_migration_data(django_db_blocker)
+
+
+def _put_back_migration_data(django_db_blocker):
     import importlib
 
     from django.apps import apps
