@@ -32,6 +32,9 @@ from django.db.models import Max, Sum
 from django.shortcuts import render
 from django.utils import timezone
 
+from .models import AccountEventKind, User
+from .services.accounts import account_event_record
+
 
 def account_limit() -> int:
     return settings.CUSTOS_LOCKOUT_ACCOUNT_FAILURES
@@ -79,8 +82,6 @@ class LockoutHandler(AxesDatabaseHandler):
         super().user_login_failed(sender, credentials, request=request, **kwargs)
         if request is None or already_locked or not getattr(request, "axes_locked_out", False):
             return
-        from .services.accounts import account_event_record
-
         account, address = self._counts(request, credentials)
         minutes = int(cool_off().total_seconds() // 60)
         reasons = []
@@ -88,8 +89,6 @@ class LockoutHandler(AxesDatabaseHandler):
             reasons.append(f"{account} failed sign-ins for this account")
         if address >= address_limit():
             reasons.append(f"{address} failed sign-ins from this network address")
-        from .models import AccountEventKind, User
-
         login = get_client_username(request, credentials) or ""
         account_event_record(
             actor=None,
