@@ -209,6 +209,9 @@ CHECKS: dict[str, Callable[[Rule, Content], Verdict | None]] = {
     # Not a check of a request's content: its parameters are the differential-privacy
     # settings the decision and every aggregate read (analytics.privacy).
     RuleKind.PRIVACY_BUDGET: lambda rule, content: None,
+    # Not a check of a request either: whether single sign-on may create data-subject
+    # logins (governance.selectors.sso_signup_allowed).
+    RuleKind.SSO_SIGNUP: lambda rule, content: None,
 }
 
 

@@ -13,6 +13,7 @@ class GovernanceConfig(AppConfig):
         from . import checks, signin  # noqa: F401 - checks register themselves
 
         user_logged_in.connect(signin.on_user_logged_in, dispatch_uid="custos-signed-in-at")
+        user_logged_in.connect(signin.record_sign_in, dispatch_uid="custos-record-sign-in")
         mfa_signals.authenticator_added.connect(
             signin.on_authenticator_added, dispatch_uid="custos-mfa-added"
         )

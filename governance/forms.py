@@ -304,3 +304,16 @@ class ApiTokenForm(forms.Form):
         initial=API_TOKEN_DEFAULT_DAYS,
         help_text=f"From 1 to {API_TOKEN_MAX_DAYS} days; the token stops working then.",
     )
+
+
+class LockoutLiftForm(forms.Form):
+    """Which lock to lift: a login (its e-mail address) or a network address."""
+
+    account = forms.CharField(required=False, max_length=254)
+    address = forms.GenericIPAddressField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("account")) == bool(data.get("address")):
+            raise forms.ValidationError("Name either a login or a network address to unlock.")
+        return data

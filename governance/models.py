@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from simple_history.models import HistoricalRecords
 
+from .audit.chain import Chained
 from .jobs import Job
 
 
@@ -429,6 +430,7 @@ class RuleKind(models.TextChoices):
     MODEL_FAIRNESS = "model_fairness", "Models need a fairness audit before approval"
     MINIMISATION = "minimisation", "Many or all fields need a minimisation justification"
     PRIVACY_BUDGET = "privacy_budget", "Aggregates are released under differential privacy"
+    SSO_SIGNUP = "sso_signup", "Single sign-on may create data-subject logins"
 
 
 class Rule(models.Model):
@@ -837,3 +839,57 @@ class AuditVerification(Job):
 
     def __str__(self):
         return f"verification {self.pk}: {'intact' if self.ok else 'BROKEN'}"
+
+
+class AccountEventKind(models.TextChoices):
+    SIGNED_IN = "signed_in", "Signed in"
+    SSO_REFUSED = "sso_refused", "Single sign-on refused"
+    LOCKED_OUT = "locked_out", "Sign-in locked after failed attempts"
+    UNLOCKED = "unlocked", "Sign-in unlocked by an administrator"
+
+
+class SignInMethod(models.TextChoices):
+    PASSWORD = "password", "Password"
+    SSO = "sso", "Single sign-on"
+    OTHER = "other", "Other"
+
+
+class AccountEvent(Chained):
+    """A sign-in, a refused single sign-on, a lockout or an unlock. Append-only and
+    hash-chained like the access log; history-tracked so the auditor's timeline shows it.
+
+    ``user`` is the login the event is about (none for an unknown address), ``actor``
+    who caused it (the person signing in, the administrator unlocking; none for a
+    lockout, whose cause is whoever typed the wrong passwords)."""
+
+    chain_name = "account"
+
+    event = models.CharField(max_length=16, choices=AccountEventKind.choices)
+    at = models.DateTimeField(default=timezone.now, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="account_events",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    email = models.EmailField("e-mail address", max_length=254, blank=True)
+    ip_address = models.GenericIPAddressField("network address", null=True, blank=True)
+    method = models.CharField(max_length=16, choices=SignInMethod.choices, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["event", "-at"], name="account_event_kind_at")]
+
+    def __str__(self):
+        return f"{self.get_event_display()}: {self.email}"

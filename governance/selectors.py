@@ -16,6 +16,8 @@ from .models import (
     Purpose,
     RecordLoad,
     Role,
+    Rule,
+    RuleKind,
     Sensitivity,
     User,
 )
@@ -218,3 +220,13 @@ def person_timeline(*, person: Person):
 
 def sensitivity_rank(value: str) -> int:
     return SENSITIVITY_RANK[Sensitivity(value)]
+
+
+def sso_signup_allowed(*, email: str) -> bool:
+    """Whether single sign-on may create a data-subject login for ``email``: the DPO's
+    ``sso_signup`` rule is enabled and, if it names domains, the address is in one."""
+    rule = Rule.objects.filter(kind=RuleKind.SSO_SIGNUP, enabled=True).first()
+    if rule is None:
+        return False
+    domains = {d.lower() for d in rule.parameters.get("domains", [])}
+    return not domains or email.rpartition("@")[2].lower() in domains

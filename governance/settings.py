@@ -5,7 +5,9 @@ eager, e-mail to the console. Production sets at least DJANGO_DEBUG=false,
 DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL and REDIS_URL.
 """
 
+import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -43,6 +45,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.usersessions",
     "csp",
+    "axes",
     "guardian",
     "simple_history",
     "rest_framework",
@@ -69,6 +72,8 @@ MIDDLEWARE = [
     "governance.middleware.MFARequired",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns a locked sign-in attempt into the lockout page (governance/lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -107,7 +112,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "governance.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # First: refuses a locked sign-in before any backend below hashes a password.
+    "axes.backends.AxesStandaloneBackend",
+    # allauth's backend is Django's ModelBackend signing in by e-mail (the admin's
+    # "username" too); Django's own beside it would hash every wrong password twice.
     "allauth.account.auth_backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -144,6 +152,63 @@ ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Custos] "
 # Sessions are recorded at sign-in (for "sign out everywhere"), not touched per request.
 USERSESSIONS_TRACK_ACTIVITY = False
+# Failed sign-ins are limited by django-axes (below), not by allauth's cache counter.
+ACCOUNT_RATE_LIMITS = {"login_failed": False}
+
+# Single sign-on through OpenID Connect, configured from the environment (no database
+# row): CUSTOS_OIDC_SERVER_URL is the issuer (its /.well-known/openid-configuration is
+# read), the client is registered there with the callback
+# <site>/accounts/oidc/<CUSTOS_OIDC_PROVIDER_ID>/login/callback/. Roles stay Custos's own:
+# a login is matched by a verified e-mail address, or created as a data subject's only
+# where the DPO's "sso-signup" rule allows it (governance/adapters.py).
+CUSTOS_OIDC_SERVER_URL = env.str("CUSTOS_OIDC_SERVER_URL", default="")
+SOCIALACCOUNT_PROVIDERS = {}
+if CUSTOS_OIDC_SERVER_URL:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": env.str("CUSTOS_OIDC_PROVIDER_ID", default="sso"),
+                "name": env.str("CUSTOS_OIDC_NAME", default="single sign-on"),
+                "client_id": env.str("CUSTOS_OIDC_CLIENT_ID"),
+                "secret": env.str("CUSTOS_OIDC_CLIENT_SECRET"),
+                "settings": {"server_url": CUSTOS_OIDC_SERVER_URL},
+            }
+        ],
+    }
+SOCIALACCOUNT_ADAPTER = "governance.adapters.SocialAccountAdapter"
+# Sign in to the login that has the provider's address, only if the provider says it
+# verified that address; remember the identity for next time.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_REQUIRED = True
+SOCIALACCOUNT_QUERY_EMAIL = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_STORE_TOKENS = False
+# The provider's button posts a form (CSRF-protected); a plain link never starts a login.
+SOCIALACCOUNT_LOGIN_ON_GET = False
+
+# Lockout (django-axes, governance/lockout.py): 5 failed sign-ins for one login, or 20
+# from one network address, within 15 minutes lock further attempts for 15 minutes,
+# counted in the database (so every process agrees, and a lock and its lifting are
+# audited). Locked attempts are refused before any password is hashed.
+CUSTOS_LOCKOUT_ACCOUNT_FAILURES = env.int("CUSTOS_LOCKOUT_ACCOUNT_FAILURES", default=5)
+CUSTOS_LOCKOUT_ADDRESS_FAILURES = env.int("CUSTOS_LOCKOUT_ADDRESS_FAILURES", default=20)
+AXES_HANDLER = "governance.lockout.LockoutHandler"
+AXES_FAILURE_LIMIT = CUSTOS_LOCKOUT_ACCOUNT_FAILURES
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("CUSTOS_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "governance.lockout.login_of"
+AXES_LOCKOUT_CALLABLE = "governance.lockout.lockout_response"
+# Attempts during a lockout are refused without being counted: they cannot extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success does not wipe the count: an attacker cannot interleave their own sign-ins.
+AXES_RESET_ON_SUCCESS = False
+# Locks are lifted on Custos's page (audited), not by deleting rows in the admin.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Sign-ins are recorded in the audit trail (AccountEvent), not a second log of axes's.
+AXES_DISABLE_ACCESS_LOG = True
 
 # Two-factor authentication (allauth.mfa): an authenticator app (TOTP) with recovery
 # codes, and security keys or passkeys (WebAuthn). Required for stewards, committee
@@ -328,6 +393,11 @@ X_FRAME_OPTIONS = "DENY"
 # where a template gives one, our own stylesheets, no inline style or script, nothing
 # from another origin, never framed. django-csp adds the nonce to the header only on
 # responses that used it.
+_SSO_ORIGINS = (
+    ["{0.scheme}://{0.netloc}".format(urlsplit(CUSTOS_OIDC_SERVER_URL))]
+    if CUSTOS_OIDC_SERVER_URL
+    else []
+)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -337,7 +407,9 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:"],
         "object-src": [NONE],
         "base-uri": [SELF],
-        "form-action": [SELF],
+        # The SSO button posts to Custos, which redirects the form to the provider:
+        # browsers check that redirect against form-action too.
+        "form-action": [SELF, *_SSO_ORIGINS],
         "frame-ancestors": [NONE],
     },
 }

@@ -11,6 +11,7 @@ auth_patterns = [
     # A login has exactly the one address an administrator gave it: it links the login
     # to a person and to an SSO identity, so nobody adds or changes one themselves.
     path("email/", views.not_found),
+    path("lockouts/", views.lockout_list, name="lockout-list"),
     # Sign-in, sign-out, password change and reset, MFA, sessions, SSO: django-allauth.
     path("", include("allauth.urls")),
 ]

@@ -14,13 +14,14 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import selectors
+from . import lockout, selectors
 from .audit.chain import latest_verification
 from .csvio import ImportRejected
 from .forms import (
     ApiTokenForm,
     DatasetForm,
     FieldForm,
+    LockoutLiftForm,
     PeopleImportForm,
     PersonLinkForm,
     PolicyForm,
@@ -81,7 +82,37 @@ def dashboard(request):
     if has_role(user, Role.AUDITOR, Role.ADMINISTRATOR):
         context["show_audit"] = True
         context["audit_verification"] = latest_verification()
+    if has_role(user, Role.ADMINISTRATOR):
+        context["locks"] = lockout.locks_current()
     return render(request, "governance/dashboard.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lockout_list(request):
+    """Logins and network addresses locked after failed sign-ins; an administrator
+    lifts a lock here (recorded in the audit trail)."""
+    if not has_role(request.user, Role.ADMINISTRATOR):
+        raise PermissionDenied
+    form = LockoutLiftForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        account, address = form.cleaned_data["account"], form.cleaned_data["address"]
+        if accounts.lockout_lift(actor=request.user, account=account, address=address):
+            messages.success(request, f"Unlocked sign-in for {account or address}.")
+        else:
+            messages.info(request, f"Sign-in for {account or address} was not locked.")
+        return redirect("lockout-list")
+    return render(
+        request,
+        "governance/lockouts.html",
+        {
+            "form": form,
+            "locks": lockout.locks_current(),
+            "minutes": int(lockout.cool_off().total_seconds() // 60),
+            "account_limit": lockout.account_limit(),
+            "address_limit": lockout.address_limit(),
+        },
+    )
 
 
 @login_required

@@ -90,19 +90,46 @@ def _mfa_enforced(settings, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _own_cache_namespace(settings):
+    """Each test gets a cache of its own (a fresh key prefix, so with Redis nothing is
+    flushed): allauth's request counters and any cached lockout state never carry over
+    from one test to the next."""
+    import uuid
+
+    caches = {alias: dict(config) for alias, config in settings.CACHES.items()}
+    for config in caches.values():
+        config["KEY_PREFIX"] = f"{config.get('KEY_PREFIX', 'custos')}-test-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
+
+
+@pytest.fixture(autouse=True)
 def _restore_migration_data(request, django_db_blocker):
     """A transactional test ends by emptying every table, including the rows data
     migrations create in every installation (role groups, default rules). Put them back
-    so the tests that follow see a real installation."""
+    so the tests that follow see a real installation.
+
+    Also before such a test: pytest-django's live-server helper empties the tables after
+    this fixture's teardown has run, so the rows are put back when the next one starts."""
+    transactional = bool({"transactional_db", "live_server"} & set(request.fixturenames))
+    if transactional:
+        _put_back_migration_data(django_db_blocker)
     yield
-    if not {"transactional_db", "live_server"} & set(request.fixturenames):
-        return
+    if transactional:
+        _put_back_migration_data(django_db_blocker)
+
+
+def _put_back_migration_data(django_db_blocker):
     import importlib
 
     from django.apps import apps
 
     with django_db_blocker.unblock():
-        for module in ("0002_create_role_groups", "0004_default_rules", "0008_privacy_budget_rule"):
+        for module in (
+            "0002_create_role_groups",
+            "0004_default_rules",
+            "0008_privacy_budget_rule",
+            "0014_sso_lockout",
+        ):
             migration = importlib.import_module(f"governance.migrations.{module}")
             function = (
                 migration.create_groups

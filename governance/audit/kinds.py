@@ -55,6 +55,7 @@ _LABELS = {
     "correction": ("status",),
     "objection": ("kind", "status"),
     "recordload": ("file_name", "status"),
+    "accountevent": ("event", "email"),
 }
 # "Belongs to": the foreign key shown next to an object (a vote with its request), in
 # order of preference.

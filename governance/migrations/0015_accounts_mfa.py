@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0013_job_claims"),
+        ("governance", "0014_sso_lockout"),
     ]
 
     operations = [

@@ -16,6 +16,8 @@ from ..history import acting_as
 from ..models import (
     API_TOKEN_DEFAULT_DAYS,
     API_TOKEN_MAX_DAYS,
+    AccountEvent,
+    AccountEventKind,
     ApiToken,
     ApiTokenScope,
     Clearance,
@@ -203,3 +205,60 @@ def api_token_authenticate(secret: str) -> ApiToken | None:
         # most once a minute so that reads stay reads.
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+# --- sign-ins, lockouts and unlocks ---------------------------------------------------
+
+
+@transaction.atomic
+def account_event_record(
+    *,
+    actor,
+    event: str,
+    user: User | None = None,
+    email: str = "",
+    ip_address: str | None = None,
+    method: str = "",
+    detail: str = "",
+) -> AccountEvent:
+    """Write a sign-in, refused single sign-on, lockout or unlock to the audit trail.
+    Rule: entries are only ever added (hash-chained, history-tracked, attributed to
+    ``actor``, who may be nobody for a lockout)."""
+    entry = AccountEvent(
+        event=event,
+        user=user,
+        actor=actor,
+        email=(email or (user.email if user else ""))[:254],
+        ip_address=ip_address or None,
+        method=method,
+        detail=detail[:300],
+    )
+    entry.full_clean(exclude=["chain_seq", "chain_prev", "chain_hash"])
+    with acting_as(actor):
+        entry.save()
+    return entry
+
+
+@transaction.atomic
+def lockout_lift(*, actor, account: str = "", address: str = "") -> int:
+    """Lift the lock on a login (by its address as typed at sign-in) or on a network
+    address: its counted failures are removed. Rule: each lifted lock is recorded with
+    the administrator who lifted it. Returns how many counted attempts were removed."""
+    from axes.utils import reset
+
+    account = (account or "").strip().lower()
+    address = (address or "").strip()
+    if not account and not address:
+        return 0
+    removed = reset(username=account) if account else reset(ip=address)
+    if removed:
+        user = User.objects.filter(email__iexact=account).first() if account else None
+        account_event_record(
+            actor=actor,
+            event=AccountEventKind.UNLOCKED,
+            user=user,
+            email=account,
+            ip_address=address or None,
+            detail=f"unlocked {account or 'network address ' + address}",
+        )
+    return removed

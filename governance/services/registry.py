@@ -332,6 +332,12 @@ RULE_PARAMETERS = {
             "a whole number of at least 1",
         ),
     },
+    RuleKind.SSO_SIGNUP: {
+        "domains": (
+            lambda v: _strings(v) and all("@" not in d and "." in d for d in v),
+            'a list of e-mail domains, e.g. ["example.org"]',
+        ),
+    },
     RuleKind.PRIVACY_BUDGET: {
         "epsilon": (_positive_number, "a number above 0"),
         "max_epsilon": (_positive_number, "a number above 0"),

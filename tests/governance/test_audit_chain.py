@@ -30,7 +30,7 @@ from governance.audit.chain import (
     entry_hash,
     latest_verification,
 )
-from governance.models import AuditVerification, Role
+from governance.models import AccountEvent, AuditVerification, Role
 from governance.tasks import audit_verify_task
 from tests.consent.factories import make_subject_world, read
 from tests.factories import make_user
@@ -38,9 +38,11 @@ from tests.factories import make_user
 
 @pytest.fixture
 def world(db):
-    """Votes and a decision, a dozen consents with a withdrawal and a renewal, and three
-    reads through the grant: every chain has a few entries."""
+    """Votes and a decision, a dozen consents with a withdrawal and a renewal, three
+    reads through the grant and two sign-ins: every chain has a few entries."""
     world = make_subject_world()
+    for user in (world.user, world.other_user):
+        Client().force_login(user)
     consent_services.consent_withdraw(actor=world.user, person=world.person, purpose=world.purpose)
     consent_services.consent_give(actor=world.user, person=world.person, purpose=world.purpose)
     read(world)
@@ -85,6 +87,7 @@ def entries(model):
 def test_every_chained_model_has_its_own_chain():
     assert {m.chain_name: m for m in chained_models()} == {
         "access": AccessEvent,
+        "account": AccountEvent,
         "consent": ConsentReceipt,
         "decision": Decision,
         "vote": Vote,
@@ -290,7 +293,7 @@ def test_the_auditors_dashboard_shows_the_last_verification_and_its_problems(wor
     verify_audit()
     page = client.get("/").content.decode()
     assert "Intact." in page
-    assert f"{latest_verification().entries} entries in 4 chains" in page
+    assert f"{latest_verification().entries} entries in 5 chains" in page
 
     vote = entries(Vote)[0]
     with raw_sql() as cursor:

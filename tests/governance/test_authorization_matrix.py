@@ -88,6 +88,7 @@ ROWS = [
         _all(302, 302),
     ),
     Row("account_email", "/accounts/email/", _all(404, 404)),
+    Row("lockout-list", "/accounts/lockouts/", (302, 403, 403, 403, 403, 403, 403, 403, 200)),
     Row("account_email_verification_sent", "/accounts/confirm-email/", _all(200, 200)),
     Row("account_set_password", "/accounts/password/set/", _all(302, 302)),
     Row("account_confirm_login_code", "/accounts/login/code/confirm/", _all(302, 302)),
