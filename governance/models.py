@@ -708,13 +708,19 @@ class VerificationTrigger(models.TextChoices):
 
 class AuditVerification(models.Model):
     """One run of the hash-chain verification (``verify_audit``): what was checked, the
-    chain heads it saw, and the first broken entry of each broken chain."""
+    chain heads and table watermarks it saw, and what it found broken. Append-only."""
 
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     ok = models.BooleanField(default=False)
     entries = models.PositiveBigIntegerField(default=0, help_text="How many entries were checked.")
     heads = models.JSONField(default=dict, blank=True, help_text='{chain: {"seq": n, "hash": h}}')
+    watermarks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Each protected table as seen: {table: {"rows": n, "max_id": m}}; the next '
+        "verification fails if a table holds fewer of these rows.",
+    )
     problems = models.JSONField(default=list, blank=True)
     triggered_by = models.CharField(max_length=16, choices=VerificationTrigger.choices)
 
