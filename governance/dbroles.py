@@ -10,7 +10,8 @@
 
 ``grants_apply`` sets the application's rights; ``migrate`` (our override) runs it after
 every migration, because a new protected table must lose the rights the default
-privileges gave it, and ``db_roles`` runs it when it creates the roles.
+privileges gave it (until then, within the migrate run, its trigger refuses what those
+rights would allow), and ``db_roles`` runs it when it creates the roles.
 
 Without ``DATABASE_OWNER_URL`` the one role of ``DATABASE_URL`` does everything, and the
 trail is only as safe as that role: ``check --deploy`` says so (custos.W001).

@@ -24,6 +24,8 @@ class Command(DjangoMigrate):
         connection = connections[DEFAULT_DB_ALIAS]
         with dbroles.connected_as(connection, owner):
             super().handle(*args, **options)
+            if options["plan"] or options["check_unapplied"]:
+                return  # nothing was migrated
             with transaction.atomic(), connection.cursor() as cursor:
                 protected = protected_tables(connection)
                 dbroles.grants_apply(
