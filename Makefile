@@ -16,10 +16,10 @@ install: $(STAMP)
 
 # SQLite and Celery eager, whatever the shell has set: the newcomer's portal.
 run: install
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --noinput
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py load_demo
+	env -u DATABASE_URL -u DATABASE_OWNER_URL -u REDIS_URL $(BIN)/python manage.py migrate --noinput
+	env -u DATABASE_URL -u DATABASE_OWNER_URL -u REDIS_URL $(BIN)/python manage.py load_demo
 	@echo "Custos is serving at http://127.0.0.1:8000 (Ctrl-C to stop)"
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:8000
+	env -u DATABASE_URL -u DATABASE_OWNER_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install
 	$(BIN)/pytest

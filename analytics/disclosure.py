@@ -439,8 +439,13 @@ def aggregate(scope: Scope, group_by: list[str], measure: str = "count") -> Aggr
     spent once per distinct question, small noisy cells suppressed, logged with its ε."""
     query = parse_query(scope, group_by, measure)
     # The grant row is the budget's lock: two aggregates at once cannot both spend the
-    # last of it.
-    grant = Grant.objects.select_for_update().select_related("decision").get(pk=scope.grant.pk)
+    # last of it. Only that row: the decision is append-only, and the application's
+    # database role may not lock it for update (governance/dbroles.py).
+    grant = (
+        Grant.objects.select_for_update(of=("self",))
+        .select_related("decision")
+        .get(pk=scope.grant.pk)
+    )
     state = _data_state(scope)
     key = _query_key(scope, query, state)
     settings = privacy_settings()

@@ -28,3 +28,5 @@ class GovernanceConfig(AppConfig):
 
         jobs.register(RecordLoad, task=record_load_task)
         jobs.register(AuditVerification, task=audit_verification_run_task)
+
+        from . import dbroles  # noqa: F401  (registers the database roles' deploy check)

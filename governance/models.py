@@ -806,10 +806,13 @@ class VerificationStatus(models.TextChoices):
 
 class AuditVerification(Job):
     """One run of the hash-chain verification (``verify_audit``): what was checked, the
-    chain heads it saw, and the first broken entry of each broken chain.
+    chain heads and table watermarks it saw, and what it found broken.
 
     The nightly run is a job (governance/jobs.py), keyed by its Celery message so a
-    redelivered message runs it once; the command writes a complete row in one go."""
+    redelivered message runs it once; the command writes a complete row in one go. A
+    finished run is fixed: on PostgreSQL a trigger refuses to change a verification that
+    succeeded or failed, to delete one, or to truncate the table (migration 0012), so
+    its watermarks cannot be edited away."""
 
     job_what = "verifying the audit chains"
 
@@ -830,6 +833,12 @@ class AuditVerification(Job):
     ok = models.BooleanField(default=False)
     entries = models.PositiveBigIntegerField(default=0, help_text="How many entries were checked.")
     heads = models.JSONField(default=dict, blank=True, help_text='{chain: {"seq": n, "hash": h}}')
+    watermarks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Each protected table as seen: {table: {"rows": n, "max_id": m}}; the next '
+        "verification fails if a table holds fewer of these rows.",
+    )
     problems = models.JSONField(default=list, blank=True)
     triggered_by = models.CharField(max_length=16, choices=VerificationTrigger.choices)
 

@@ -99,6 +99,31 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# Two PostgreSQL roles keep the audit trail out of the application's reach (README,
+# "Database roles"): DATABASE_URL is the application's role, which may only read and
+# add to the trail; DATABASE_OWNER_URL the role that owns the tables, which `migrate`
+# uses. Without it DATABASE_URL serves both and `check --deploy` warns (custos.W001).
+CUSTOS_DATABASE_OWNER = None
+if _owner_url := env.str("DATABASE_OWNER_URL", default=""):
+    _owner = environ.Env.db_url_config(_owner_url)
+    _app = DATABASES["default"]
+    if _app["ENGINE"] != "django.db.backends.postgresql" or any(
+        _owner.get(key) != _app.get(key) for key in ("ENGINE", "NAME", "HOST", "PORT")
+    ):
+        raise ImproperlyConfigured(
+            "DATABASE_OWNER_URL must name the same database as DATABASE_URL (PostgreSQL, "
+            "same host, port and database name); only the role and its password differ."
+        )
+    if _owner["USER"] == _app["USER"]:
+        raise ImproperlyConfigured(
+            "DATABASE_OWNER_URL and DATABASE_URL name the same role: the owner of the "
+            "tables and the application must be two different roles (or leave "
+            "DATABASE_OWNER_URL unset)."
+        )
+    CUSTOS_DATABASE_OWNER = {"USER": _owner["USER"], "PASSWORD": _owner["PASSWORD"]}
+# The application's role, kept apart: migrate and the tests' setup reconnect the
+# default database as the owner for a while (governance/dbroles.py).
+CUSTOS_DATABASE_APP = {key: DATABASES["default"].get(key) for key in ("USER", "PASSWORD")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Imports hold a write transaction for a while; wait for it instead of failing.

@@ -26,6 +26,8 @@ def pytest_configure(config):
         missing = []
         if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
             missing.append("DATABASE_URL (PostgreSQL)")
+        if not os.environ.get("DATABASE_OWNER_URL"):
+            missing.append("DATABASE_OWNER_URL (the suite runs as the application role)")
         if not os.environ.get("REDIS_URL"):
             missing.append("REDIS_URL (Redis broker for a real Celery worker)")
         if not os.path.exists(CHROMIUM):
@@ -48,6 +50,49 @@ def pytest_report_header(config):
     broker = "Redis + real Celery worker" if settings.REDIS_URL else "Celery eager (in-process)"
     browser = "Chromium" if os.path.exists(CHROMIUM) else "no Chromium (browser tests skip)"
     return f"custos: {database}; {broker}; {browser}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """With two database roles, the test database is created and migrated by the owner
+    of the tables (our migrate then gives the application role its rights)."""
+    if settings.CUSTOS_DATABASE_OWNER is not None:
+        settings.DATABASES["default"].update(settings.CUSTOS_DATABASE_OWNER)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The tests then connect as the application role, as the portal does; after a
+    transactional test the tables are emptied as the owner, past the triggers (which
+    refuse TRUNCATE on the audit trail to everyone)."""
+    if not _using_postgres():
+        yield
+        return
+    from django.db import connection
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    from tests.database import past_the_triggers
+
+    def execute_sql_flush(ops, sql_list):
+        with past_the_triggers() as cursor:
+            for statement in sql_list:
+                cursor.execute(statement)
+
+    two_roles = settings.CUSTOS_DATABASE_OWNER is not None
+    with django_db_blocker.unblock():
+        connection.close()
+    if two_roles:
+        settings.DATABASES["default"].update(settings.CUSTOS_DATABASE_APP)
+    original, DatabaseOperations.execute_sql_flush = (
+        DatabaseOperations.execute_sql_flush,
+        execute_sql_flush,
+    )
+    yield
+    DatabaseOperations.execute_sql_flush = original
+    with django_db_blocker.unblock():
+        connection.close()
+    if two_roles:  # the owner drops the test database
+        settings.DATABASES["default"].update(settings.CUSTOS_DATABASE_OWNER)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0007_privacy_budget_and_releases"),
+        ("analytics", "0009_refuse_truncate"),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("consent", "0004_receipts_and_history_append_only"),
+        ("consent", "0006_refuse_truncate"),
     ]
 
     operations = [

@@ -260,13 +260,61 @@ def latest_verification():
     )
 
 
+def watermarks(connection, previous: dict, *, since: str) -> tuple[dict, list[str]]:
+    """Each protected table's row count and highest id now, and the tables that lost
+    rows against ``previous`` (a verification's watermarks, taken ``since``).
+
+    Ids only grow, so every row held at that verification has an id up to the highest
+    then: fewer of them now means rows were deleted (or the table truncated), whether
+    or not new rows came since. A table the triggers guard loses rows only past them."""
+    marks, problems = {}, []
+    qn = connection.ops.quote_name
+    tables = protected_tables(connection)
+    counters = {
+        m._meta.db_table: m._meta.pk.column
+        for m in apps.get_models(include_auto_created=True)
+        if isinstance(m._meta.pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
+    }
+    with connection.cursor() as cursor:
+        for table in tables:
+            before = previous.get(table) or {"rows": 0, "max_id": None}
+            if table in counters:
+                pk = qn(counters[table])
+                cursor.execute(
+                    f"SELECT COUNT(*), MAX({pk}),"  # noqa: S608
+                    f" SUM(CASE WHEN {pk} <= %s THEN 1 ELSE 0 END) FROM {qn(table)}",
+                    [before["max_id"]],
+                )
+                rows, max_id, kept = cursor.fetchone()
+            else:  # ids that do not grow (UUIDs): the count alone
+                cursor.execute(f"SELECT COUNT(*) FROM {qn(table)}")  # noqa: S608
+                rows, max_id = cursor.fetchone()[0], None
+                kept = rows
+            marks[table] = {"rows": rows, "max_id": max_id}
+            lost = before["rows"] - (kept or 0)
+            if lost > 0:
+                problems.append(
+                    f"{table} lost {lost} rows since the verification of {since} "
+                    f"(it held {before['rows']} rows then, {kept or 0} of them are left)"
+                )
+    for table in sorted(set(previous) - set(tables)):
+        problems.append(
+            f"{table} is missing: it held {previous[table]['rows']} rows at the verification "
+            f"of {since}"
+        )
+    return marks, problems
+
+
 def verify(*, triggered_by: str, expected: dict | None = None, into=None):
-    """Recompute every chain and record the result (an ``AuditVerification``; given
-    ``into``, a verification job, its fields are filled in and the caller saves it).
+    """Recompute every chain, count every protected table, and record the result (an
+    ``AuditVerification``; given ``into``, a verification job, its fields are filled in
+    and the caller saves it).
 
     Besides the chains themselves, the heads of the last intact verification, and
     ``expected`` heads ({chain: {"seq", "hash"}}, e.g. published ones), must still be
-    in their chains."""
+    in their chains; and no protected table may hold fewer of the rows it held at the
+    last intact verification (see ``watermarks``). Comparing with the last *intact*
+    run keeps a loss reported until someone deals with it."""
     Verification = _verification_model()
     started_at = timezone.now()
     last_ok = (
@@ -274,22 +322,29 @@ def verify(*, triggered_by: str, expected: dict | None = None, into=None):
         .order_by("-started_at", "-id")
         .first()
     )
+    when = last_ok and timezone.localtime(last_ok.started_at).strftime("%Y-%m-%d %H:%M")
     checks = []
     for model in chained_models():
         heads = []
         if last_ok is not None and model.chain_name in last_ok.heads:
-            when = timezone.localtime(last_ok.started_at).strftime("%Y-%m-%d %H:%M")
             heads.append((f"verified on {when}", last_ok.heads[model.chain_name]))
         if expected and model.chain_name in expected:
             heads.append(("expected", expected[model.chain_name]))
         checks.append(check_chain(model, expected=heads))
+    marks, lost = watermarks(
+        connections[router.db_for_write(Verification)],
+        last_ok.watermarks if last_ok is not None else {},
+        since=when,
+    )
+    problems = [c.problem for c in checks if c.problem] + lost
     result = {
         "started_at": started_at,
         "finished_at": timezone.now(),
-        "ok": not any(c.problem for c in checks),
+        "ok": not problems,
         "entries": sum(c.entries for c in checks),
         "heads": {c.name: c.head for c in checks},
-        "problems": [c.problem for c in checks if c.problem],
+        "watermarks": marks,
+        "problems": problems,
         "triggered_by": triggered_by,
     }
     if into is None:
@@ -335,22 +390,126 @@ def history_tables(connection, app_label: str) -> list[str]:
     return sorted(n for n in names if n.startswith(f"{app_label}_historical"))
 
 
+def _trigger(table: str, suffix: str) -> str:
+    return f"{table[:48]}_{suffix}"
+
+
 def refuse_changes(schema_editor, tables: list[str]) -> None:
-    """On PostgreSQL, a trigger per table refusing UPDATE and DELETE (rows are only ever
-    added; TRUNCATE, a table-level operation, is left to the owner). Elsewhere nothing."""
+    """On PostgreSQL, triggers per table refusing UPDATE and DELETE (per row) and
+    TRUNCATE (per statement): rows are only ever added. Elsewhere nothing.
+
+    A trigger does not stop the table's owner or a superuser, who can switch it off:
+    the application connects as a role that is neither (governance/dbroles.py)."""
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(REFUSE_FUNCTION)  # no parameters: the '%' belong to plpgsql
         for table in tables:
             cursor.execute(
-                f"CREATE TRIGGER {table[:48]}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION custos_append_only()"
+                f"CREATE TRIGGER {_trigger(table, 'append_only')} BEFORE UPDATE OR DELETE "
+                f"ON {table} FOR EACH ROW EXECUTE FUNCTION custos_append_only()"
             )
+    refuse_truncate(schema_editor, tables)
+
+
+def refuse_truncate(schema_editor, tables: list[str]) -> None:
+    """On PostgreSQL, a statement trigger per table refusing TRUNCATE (which fires no
+    row trigger), also when a TRUNCATE … CASCADE of another table reaches it."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(REFUSE_FUNCTION)
+        for table in tables:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {_trigger(table, 'no_truncate')} ON {table}")
+            cursor.execute(
+                f"CREATE TRIGGER {_trigger(table, 'no_truncate')} BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION custos_append_only()"
+            )
+
+
+FINISHED_FUNCTION = """
+CREATE OR REPLACE FUNCTION custos_fixed_once_finished() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.status NOT IN ('succeeded', 'failed') THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '% keeps finished rows: % refused', TG_TABLE_NAME, TG_OP;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def refuse_changes_once_finished(schema_editor, table: str) -> None:
+    """On PostgreSQL, for a job table whose finished rows are a record (the
+    verifications): a row may change while it is queued or running, never once it
+    succeeded or failed; no row is deleted and the table is never truncated."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(FINISHED_FUNCTION)
+        cursor.execute(
+            f"CREATE TRIGGER {_trigger(table, 'fixed')} BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION custos_fixed_once_finished()"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER {_trigger(table, 'no_truncate')} BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION custos_fixed_once_finished()"
+        )
+
+
+def allow_changes_once_finished(schema_editor, table: str) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {_trigger(table, 'fixed')} ON {table}")
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {_trigger(table, 'no_truncate')} ON {table}")
+
+
+def allow_truncate(schema_editor, tables: list[str]) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for table in tables:
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {_trigger(table, 'no_truncate')} ON {table}")
 
 
 def allow_changes(schema_editor, tables: list[str]) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for table in tables:
-        schema_editor.execute(f"DROP TRIGGER IF EXISTS {table[:48]}_append_only ON {table}")
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {_trigger(table, 'append_only')} ON {table}")
+    allow_truncate(schema_editor, tables)
+
+
+# The functions the append-only triggers run (analytics 0003 has its own).
+REFUSING_FUNCTIONS = ("custos_append_only", "custos_refuse_change")
+
+
+TRIGGERED_TABLES_SQL = (
+    "SELECT DISTINCT c.relname FROM pg_trigger t"
+    " JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid"
+    " WHERE NOT t.tgisinternal AND p.proname = ANY(%s)"
+    " AND c.relnamespace = current_schema()::regnamespace"
+)
+
+
+def protected_tables(connection) -> list[str]:
+    """Every table of the audit trail, which is only ever added to: the chained tables,
+    every history table, the verifications, and on PostgreSQL every table a migration
+    gave an append-only trigger (the access log's subjects, aggregate releases)."""
+    with connection.cursor() as cursor:
+        existing = connection.introspection.table_names(cursor)
+        triggered = []
+        if connection.vendor == "postgresql":
+            cursor.execute(TRIGGERED_TABLES_SQL, [list(REFUSING_FUNCTIONS)])
+            triggered = [row[0] for row in cursor.fetchall()]
+    return protected_among(existing, triggered)
+
+
+def protected_among(existing, triggered=()) -> list[str]:
+    """The protected tables among ``existing`` table names, ``triggered`` being those
+    with an append-only trigger (for a caller with its own connection: ``db_roles``)."""
+    existing = set(existing)
+    # The verifications are jobs, changed while they run (refuse_changes_once_finished).
+    names = {m._meta.db_table for m in chained_models()} | set(triggered)
+    for app_config in apps.get_app_configs():
+        names.update(n for n in existing if n.startswith(f"{app_config.label}_historical"))
+    return sorted(names & existing)

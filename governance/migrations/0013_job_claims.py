@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0010_token_scope_expiry"),
+        ("governance", "0012_verification_watermarks"),
     ]
 
     operations = [

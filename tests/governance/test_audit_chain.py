@@ -2,12 +2,11 @@
 that ``verify_audit`` recomputes; PostgreSQL triggers refuse rewrites.
 
 Tampering is done the way an administrator with database access would: straight SQL,
-with the triggers switched off (``session_replication_role = replica``) on PostgreSQL.
+as the tables' owner with the triggers switched off on PostgreSQL (tests/database.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import threading
@@ -33,13 +32,16 @@ from governance.audit.chain import (
 from governance.models import AccountEvent, AuditVerification, Role
 from governance.tasks import audit_verify_task
 from tests.consent.factories import make_subject_world, read
+from tests.database import as_owner, past_the_triggers
 from tests.factories import make_user
 
 
 @pytest.fixture
-def world(db):
+def world(transactional_db):
     """Votes and a decision, a dozen consents with a withdrawal and a renewal, three
-    reads through the grant and two sign-ins: every chain has a few entries."""
+    reads through the grant and two sign-ins: every chain has a few entries. Committed
+    (a transactional test), so that the tables' owner can tamper with them from its own
+    connection."""
     world = make_subject_world()
     for user in (world.user, world.other_user):
         Client().force_login(user)
@@ -61,20 +63,6 @@ def verify_audit_fails(*args) -> str:
         verify_audit(*args)
     assert failed.value.returncode == 1
     return str(failed.value)
-
-
-@contextlib.contextmanager
-def raw_sql():
-    """A cursor that writes past the append-only triggers, as a superuser could."""
-    postgres = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
-        if postgres:
-            cursor.execute("SET session_replication_role = replica")
-        try:
-            yield cursor
-        finally:
-            if postgres:
-                cursor.execute("SET session_replication_role = origin")
 
 
 def entries(model):
@@ -151,7 +139,7 @@ def test_a_changed_vote_a_deleted_access_event_and_swapped_receipts_are_each_nam
     a, b = receipts[2], receipts[5]
     assert a.content != b.content
     columns = "state, previous_state, content, content_hash, person_id, consent_id"
-    with raw_sql() as cursor:
+    with past_the_triggers() as cursor:
         cursor.execute("UPDATE analytics_vote SET rationale = 'Edited.' WHERE id = %s", [vote.pk])
         cursor.execute("DELETE FROM analytics_accessevent WHERE id = %s", [deleted.pk])
         cursor.execute(
@@ -189,7 +177,7 @@ def test_a_changed_vote_a_deleted_access_event_and_swapped_receipts_are_each_nam
 def test_reordered_entries_are_reported(world):
     votes = entries(Vote)
     one, two = votes[0], votes[1]
-    with raw_sql() as cursor:
+    with past_the_triggers() as cursor:
         for seq, pk in ((10**9, one.pk), (one.chain_seq, two.pk), (two.chain_seq, one.pk)):
             cursor.execute("UPDATE analytics_vote SET chain_seq = %s WHERE id = %s", [seq, pk])
 
@@ -201,7 +189,7 @@ def test_reordered_entries_are_reported(world):
 def test_deleting_the_newest_entries_is_caught_by_the_last_verified_head(world):
     verify_audit()
     newest = entries(AccessEvent)[-1]
-    with raw_sql() as cursor:
+    with past_the_triggers() as cursor:
         cursor.execute("DELETE FROM analytics_accessevent WHERE id = %s", [newest.pk])
 
     message = verify_audit_fails()
@@ -215,7 +203,7 @@ def test_a_rewritten_chain_is_caught_by_the_published_heads(world, tmp_path):
     assert json.loads(published.read_text())["intact"] is True
     # A superuser edits a vote, recomputes every later hash and erases the earlier runs.
     votes = entries(Vote)
-    with raw_sql() as cursor:
+    with past_the_triggers() as cursor:
         cursor.execute(
             "UPDATE analytics_vote SET rationale = 'Edited.' WHERE id = %s", [votes[0].pk]
         )
@@ -261,14 +249,14 @@ def test_an_unreadable_expect_file_is_refused_with_the_reason(db, tmp_path):
 def test_rows_chained_by_the_migration_backfill_verify(world):
     """What the migrations do for rows written before the chains: null the chain
     fields (as they were), backfill in id order, verify."""
-    with raw_sql() as cursor:
+    with past_the_triggers() as cursor:
         cursor.execute(
             "UPDATE analytics_vote SET chain_seq = NULL, chain_prev = '', chain_hash = ''"
         )
     assert "vote chain, row" in verify_audit_fails()
     assert "not in the chain" in latest_verification().problems[0]
 
-    with raw_sql():
+    with past_the_triggers():
         assert backfill(Vote, order_by=("pk",)) == Vote.objects.count()
 
     verify_audit()
@@ -296,7 +284,7 @@ def test_the_auditors_dashboard_shows_the_last_verification_and_its_problems(wor
     assert f"{latest_verification().entries} entries in 5 chains" in page
 
     vote = entries(Vote)[0]
-    with raw_sql() as cursor:
+    with past_the_triggers() as cursor:
         cursor.execute("UPDATE analytics_vote SET rationale = 'Edited.' WHERE id = %s", [vote.pk])
     verify_audit_fails()
     page = client.get("/").content.decode()
@@ -369,8 +357,9 @@ def test_triggers_refuse_rewriting_chained_and_history_tables(world, statement):
         cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
         assert cursor.fetchone()[0] > 0
 
-    with pytest.raises(DatabaseError, match="is append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
+    # Even the owner of the tables (who alone could switch the trigger off) is refused.
+    with as_owner(), pytest.raises(DatabaseError, match="is append-only"):
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(statement)
 
     verify_audit()

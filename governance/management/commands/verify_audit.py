@@ -1,4 +1,5 @@
-"""Recompute every audit hash chain; exit 1 naming the first broken entry of each."""
+"""Recompute every audit hash chain and count every audit table; exit 1 naming the first
+broken entry of each chain and each table that lost rows."""
 
 import json
 from pathlib import Path
@@ -27,9 +28,11 @@ def _read_heads(path: str) -> dict:
 
 class Command(BaseCommand):
     help = (
-        "Verify the hash chains of decisions, votes, consent changes and access events. "
-        "Exits 0 when every chain is intact, 1 naming the first broken entry of each "
-        "broken chain. Each run is recorded and shown on auditors' dashboards."
+        "Verify the hash chains of decisions, votes, consent changes and access events, "
+        "and that no audit table (history, access log, chains) lost rows since the last "
+        "intact verification. Exits 0 when all is intact, 1 naming the first broken entry "
+        "of each broken chain and each table that lost rows. Each run is recorded and "
+        "shown on auditors' dashboards."
     )
 
     def add_arguments(self, parser):
@@ -68,5 +71,8 @@ class Command(BaseCommand):
                 returncode=1,
             )
         chains = ", ".join(f"{name} {head['seq']}" for name, head in verification.heads.items())
-        message = f"Audit chains intact: {verification.entries} entries checked ({chains})."
+        message = (
+            f"Audit chains intact: {verification.entries} entries checked ({chains}); "
+            f"the {len(verification.watermarks)} audit tables kept every row."
+        )
         (self.stderr if options["heads"] else self.stdout).write(message)
