@@ -263,7 +263,7 @@ def receipt_json(receipt) -> dict:
 
 
 class ConsentChangeIn(serializers.Serializer):
-    purpose = serializers.SlugField(help_text="The purpose's slug.")
+    purpose = serializers.SlugField(max_length=100, help_text="The purpose's slug.")
     action = serializers.ChoiceField(choices=["give", "withdraw"])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -22,12 +22,15 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from . import selectors
 from .csvio import ImportRejected
 from .models import LoadMode, Policy, Purpose
+from .parsers import RequestTooLarge, too_large_message
 
 
 def exception_handler(exc, context):
     """Every error is JSON with a ``message``; a forbidden object is a 404 like a missing one."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(too_large_message())
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "governance.middleware.RejectNulMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
@@ -128,9 +129,12 @@ STORAGES = {
         )
     },
 }
-# Uploaded CSV files are streamed to disk, never held whole in memory.
+# Uploaded CSV files are streamed to disk, never held whole in memory; they are not
+# counted in DATA_UPLOAD_MAX_MEMORY_SIZE, which bounds every other request body: a
+# form's fields and an API call's JSON (413 with a JSON message, governance/parsers.py).
+# 1 MiB holds the longest texts Custos accepts (governance/limits.py) many times over.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("CUSTOS_API_MAX_BODY_BYTES", default=50 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("CUSTOS_MAX_BODY_BYTES", default=1024 * 1024)
 
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
@@ -195,6 +199,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only, bounded in size and depth (governance/parsers.py); record uploads
+    # stream through their own CSV parser.
+    "DEFAULT_PARSER_CLASSES": ["governance.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "governance.api.exception_handler",

@@ -7,7 +7,7 @@ from functools import partial
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,7 +26,9 @@ from .forms import (
     PurposeForm,
     UploadForm,
 )
+from .middleware import bad_request as reject
 from .models import ApiToken, Dataset, DatasetStatus, LoadMode, Person, Policy, Purpose, Role
+from .parsers import too_large_message
 from .permissions import has_role, user_can
 from .services import accounts, registry
 from .services.people import people_import
@@ -399,6 +401,13 @@ def person_detail(request, pk):
         "governance/person_detail.html",
         {"person": person, "form": form, "timeline": selectors.person_timeline(person=person)},
     )
+
+
+def bad_request(request, exception=None):
+    # Django's own refusals (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields).
+    if isinstance(exception, RequestDataTooBig):
+        return reject(request, too_large_message(), status=413)
+    return reject(request, "The request could not be read. Nothing was changed.")
 
 
 def permission_denied(request, exception=None):

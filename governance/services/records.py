@@ -13,13 +13,15 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from ..csvio import (
+    MAX_CATEGORY_CHARS,
     MAX_ERRORS,
+    MAX_TEXT_CHARS,
     ImportRejected,
     RowError,
     drain,
-    has_bad_bytes,
     open_csv,
     read_header,
+    row_problem,
     value_parser,
 )
 from ..history import acting_as
@@ -71,15 +73,23 @@ def record_load_run(
     try:
         _load(load=load, stream=stream, progress=progress)
     except ImportRejected as rejected:
-        with acting_as(actor):
-            load.status = LoadStatus.FAILED
-            load.errors = [e.as_dict() for e in rejected.errors]
-            load.rows = 0
-            load.finished_at = timezone.now()
-            load.save()
+        _fail(load, rejected.errors)
+        raise
+    except Exception:
+        # Whatever broke, the load must not stay "running"; the cause goes to the log.
+        _fail(load, [RowError(0, None, "the load stopped on an unexpected error; try again")])
         raise
     load.refresh_from_db()
     return load
+
+
+def _fail(load: RecordLoad, errors: list[RowError]) -> None:
+    with acting_as(load.created_by):
+        load.status = LoadStatus.FAILED
+        load.errors = [e.as_dict() for e in errors]
+        load.rows = 0
+        load.finished_at = timezone.now()
+        load.save()
 
 
 def records_import(
@@ -157,12 +167,18 @@ class _RowParser:
         self.person_column = header[person_index]
         self.line_number = line_number
         self.text_columns = []  # (index, name)
+        self.limits = []  # (index, name, longest text a cell may hold)
+        self.shortest_limit = MAX_TEXT_CHARS
+        self.id_limit = Person._meta.get_field("external_id").max_length
         self.category_columns = []  # (index, name, allowed values, parser for the error)
         self.typed_columns = []  # (index, name, parser)
         for index, (name, field) in enumerate(zip(header, fields, strict=True)):
             if index == person_index:
                 continue
             parse = value_parser(field.type, field.values)
+            limit = MAX_CATEGORY_CHARS if field.type == FieldType.CATEGORY else MAX_TEXT_CHARS
+            self.shortest_limit = min(self.shortest_limit, limit)
+            self.limits.append((index, name, limit))
             if parse is None:
                 self.text_columns.append((index, name))
             elif field.type == FieldType.CATEGORY:
@@ -181,12 +197,19 @@ class _RowParser:
         if len(row) != self.width:
             self._error(None, f"expected {self.width} columns, found {len(row)}")
             return None
-        if not "".join(row).isascii() and has_bad_bytes(row):
-            self._error(None, "the row holds bytes that are not UTF-8")
+        problem = row_problem(row)
+        if problem:
+            self._error(None, problem)
             return None
         external_id = row[self.person_index].strip()
         if not external_id:
             self._error(self.person_column, "the person column is empty")
+            return None
+        if len(external_id) > self.id_limit:
+            self._error(self.person_column, f"longer than {self.id_limit} characters")
+            return None
+        # Only a row longer than the shortest limit can hold an overlong cell.
+        if sum(map(len, row)) > self.shortest_limit and not self._within_limits(row):
             return None
         values = {name: row[index] for index, name in self.text_columns if row[index]}
         ok = True
@@ -206,6 +229,14 @@ class _RowParser:
             if value is not None:
                 values[name] = value
         return (external_id, self._dumps(values)) if ok else None
+
+    def _within_limits(self, row) -> bool:
+        ok = True
+        for index, name, limit in self.limits:
+            if len(row[index]) > limit:
+                self._error(name, f"longer than {limit} characters")
+                ok = False
+        return ok
 
     def _reject(self, name, parse, value) -> bool:
         try:
