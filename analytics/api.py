@@ -119,7 +119,7 @@ def _users_by_email(emails) -> dict:
 
 ERROR_BODY = inline_serializer(
     "AnalyticsErrorOut",
-    {"message": serializers.CharField(), "errors": serializers.DictField()},
+    {"message": serializers.CharField(), "errors": serializers.DictField(required=False)},
 )
 NOT_FOUND = OpenApiResponse(
     inline_serializer("AnalyticsNotFoundOut", {"message": serializers.CharField()}),
@@ -531,7 +531,7 @@ def request_detail(request, pk):
                 "SubmitBlockedOut",
                 {
                     "message": serializers.CharField(),
-                    "errors": serializers.DictField(),
+                    "errors": serializers.DictField(required=False),
                     "findings": FindingOut(many=True),
                 },
             ),

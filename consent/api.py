@@ -78,7 +78,8 @@ def _me(request):
 
 
 ERROR_BODY = inline_serializer(
-    "MeErrorOut", {"message": serializers.CharField(), "errors": serializers.DictField()}
+    "MeErrorOut",
+    {"message": serializers.CharField(), "errors": serializers.DictField(required=False)},
 )
 MESSAGE_BODY = inline_serializer("MeMessageOut", {"message": serializers.CharField()})
 NOT_LINKED_RESPONSE = OpenApiResponse(

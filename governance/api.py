@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import selectors
+from .api_schema import PAGE, paginated
 from .csvio import ImportRejected
 from .models import LoadMode, Policy, Purpose
 from .parsers import RequestTooLarge, too_large_message
@@ -160,8 +161,9 @@ def _paginated(request, queryset, serializer_class):
         OpenApiParameter("tag", str),
         OpenApiParameter("sensitivity", str),
         OpenApiParameter("steward", str, description="A steward's e-mail"),
+        PAGE,
     ],
-    responses=DatasetListOut(many=True),
+    responses=paginated("PaginatedDatasetListOut", DatasetListOut),
 )
 @api_view(["GET"])
 def dataset_list(request):
@@ -191,7 +193,7 @@ def dataset_detail(request, slug):
             "LoadErrorsOut",
             {
                 "message": serializers.CharField(),
-                "errors": serializers.ListField(child=serializers.DictField()),
+                "errors": serializers.ListField(child=serializers.DictField(), required=False),
             },
         ),
         404: OpenApiResponse(description="No such dataset, or not one you may see"),
@@ -233,7 +235,7 @@ def dataset_records(request, slug):
     return Response({"loaded": load.rows}, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses=PurposeOut(many=True))
+@extend_schema(parameters=[PAGE], responses=paginated("PaginatedPurposeListOut", PurposeOut))
 @api_view(["GET"])
 def purpose_list(request):
     """Registered purposes."""
@@ -242,7 +244,7 @@ def purpose_list(request):
     )
 
 
-@extend_schema(responses=PolicyOut(many=True))
+@extend_schema(parameters=[PAGE], responses=paginated("PaginatedPolicyListOut", PolicyOut))
 @api_view(["GET"])
 def policy_list(request):
     """Governance policies with their review schedule."""

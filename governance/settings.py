@@ -217,6 +217,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Errors every operation can answer, described once (governance/api_schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "governance.api_schema.document_errors",
+    ],
 }
 
 CUSTOS_ORGANISATION = env.str("CUSTOS_ORGANISATION", default="Custos demo organisation")

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -27,6 +28,7 @@ from .forms import (
     UploadForm,
 )
 from .middleware import bad_request as reject
+from .middleware import is_api
 from .models import ApiToken, Dataset, DatasetStatus, LoadMode, Person, Policy, Purpose, Role
 from .parsers import too_large_message
 from .permissions import has_role, user_can
@@ -411,9 +413,13 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
+    if is_api(request):
+        return JsonResponse({"message": "You do not have permission to do this."}, status=403)
     return render(request, "403.html", status=403)
 
 
 def not_found(request, exception=None):
     # The same page whether the object is missing or forbidden: nothing to tell apart.
+    if is_api(request):  # a URL no API route matches
+        return JsonResponse({"message": "Not found."}, status=404)
     return render(request, "404.html", status=404)
