@@ -6,6 +6,7 @@ import re
 
 from django import forms
 from django.core.validators import MinValueValidator
+from django.forms.fields import InvalidJSONInput
 
 from . import jsonsafe, limits
 from .models import (
@@ -315,3 +316,12 @@ class BoundedJSONField(forms.JSONField):
         except jsonsafe.UnsafeJSON as exc:
             raise forms.ValidationError(str(exc), code="invalid") from None
         return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        # Shown again as typed when it is refused (Django would parse it, and recurse).
+        if isinstance(data, str) and not self.disabled:
+            try:
+                jsonsafe.loads(data)
+            except jsonsafe.UnsafeJSON:
+                return InvalidJSONInput(data)
+        return super().bound_data(data, initial)

@@ -110,3 +110,25 @@ def test_a_100_kb_cohort_value_is_a_400(client, analyst):
     assert response.status_code == 400
     assert "cohort" in response.json()["errors"]
     assert not AnalyticsRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [("[" * 50_000 + "]" * 50_000, "nested more than"), ('{"max_fields\\u0000": 3}', "NUL")],
+    ids=["deep", "nul"],
+)
+def test_the_rule_form_refuses_deep_or_nul_json_with_a_form_error(parameters, message):
+    from governance.models import Rule
+
+    rule = Rule.objects.get(slug="minimisation")
+    client = Client()
+    client.force_login(make_user(Role.DPO))
+    response = client.post(
+        f"/rules/{rule.slug}/edit/",
+        {"severity": "warn", "enabled": "on", "description": "", "parameters": parameters},
+    )
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.parameters == {"max_fields": 20}
