@@ -164,6 +164,7 @@ def _paginated(request, queryset, serializer_class):
         PAGE,
     ],
     responses=paginated("PaginatedDatasetListOut", DatasetListOut),
+    operation_id="v1_datasets_list",
 )
 @api_view(["GET"])
 def dataset_list(request):
@@ -235,7 +236,11 @@ def dataset_records(request, slug):
     return Response({"loaded": load.rows}, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(parameters=[PAGE], responses=paginated("PaginatedPurposeListOut", PurposeOut))
+@extend_schema(
+    parameters=[PAGE],
+    responses=paginated("PaginatedPurposeListOut", PurposeOut),
+    operation_id="v1_purposes_list",
+)
 @api_view(["GET"])
 def purpose_list(request):
     """Registered purposes."""
@@ -244,7 +249,11 @@ def purpose_list(request):
     )
 
 
-@extend_schema(parameters=[PAGE], responses=paginated("PaginatedPolicyListOut", PolicyOut))
+@extend_schema(
+    parameters=[PAGE],
+    responses=paginated("PaginatedPolicyListOut", PolicyOut),
+    operation_id="v1_policies_list",
+)
 @api_view(["GET"])
 def policy_list(request):
     """Governance policies with their review schedule."""

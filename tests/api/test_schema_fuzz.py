@@ -16,6 +16,7 @@ import json
 import pytest
 import schemathesis
 from django.core import signals
+from django.core.management import call_command
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
@@ -79,6 +80,11 @@ def _served_schema() -> dict:
 
 schema = schemathesis.openapi.from_dict(_served_schema())
 schema.app = application
+
+
+def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
+    # A warning (an operationId collision, an unresolvable type) is a client's wrong guess.
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s"))
 
 
 def test_the_fuzzed_schema_is_the_served_one(client, tokens):
