@@ -104,7 +104,7 @@ def test_a_justification_over_its_limit_is_a_form_error(world):  # noqa: F811
 
 
 def test_a_100_kb_cohort_value_is_a_400(client, analyst):
-    body = json.dumps(request_body(cohort={"course-scores.code_module": "A" * 100_000}))
+    body = json.dumps(request_body(cohort={"course-scores.score": "7" * 100_000}))
     response = post_json(client, analyst, body)
 
     assert response.status_code == 400
