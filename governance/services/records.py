@@ -48,9 +48,9 @@ def record_load_create(
     """
     if dataset.status == DatasetStatus.RETIRED:
         raise ValidationError("A retired dataset takes no new records.")
-    load = RecordLoad(
-        dataset=dataset, file_name=file_name[:255], mode=mode, created_by=actor, file=file
-    )
+    # The name comes from the client (an upload, an X-File-Name header): keep it printable.
+    file_name = "".join(c for c in file_name if c.isprintable())[:255] or "upload.csv"
+    load = RecordLoad(dataset=dataset, file_name=file_name, mode=mode, created_by=actor, file=file)
     load.full_clean(exclude=["file"] if file is None else None)
     with acting_as(actor):
         load.save()

@@ -117,6 +117,19 @@ def test_the_records_api_rejects_bad_bytes_with_400(client, steward, dataset, co
     assert load.status == LoadStatus.FAILED
 
 
+def test_a_nul_in_the_file_name_header_is_dropped(client, steward, dataset):
+    response = client.post(
+        f"/api/v1/datasets/{dataset.slug}/records/",
+        data=b"external_id,score,grade,remark,house\nS1,71,A,fine,red\n",
+        content_type="text/csv",
+        HTTP_X_FILE_NAME="scores\x00.csv",
+        **bearer(steward),
+    )
+
+    assert response.status_code == 201
+    assert RecordLoad.objects.get().file_name == "scores.csv"
+
+
 @pytest.mark.parametrize("content", [f for f, _ in BAD_FILES], ids=BAD_IDS)
 def test_import_records_exits_non_zero_and_writes_nothing(tmp_path, steward, dataset, content):
     path = tmp_path / "scores.csv"
