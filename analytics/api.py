@@ -25,6 +25,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from governance import limits
 from governance.models import Dataset, DatasetStatus, Field, Purpose
 from governance.permissions import objects_for_user as governance_objects
 
@@ -118,7 +119,7 @@ def _users_by_email(emails) -> dict:
 
 ERROR_BODY = inline_serializer(
     "AnalyticsErrorOut",
-    {"message": serializers.CharField(), "errors": serializers.DictField()},
+    {"message": serializers.CharField(), "errors": serializers.DictField(required=False)},
 )
 NOT_FOUND = OpenApiResponse(
     inline_serializer("AnalyticsNotFoundOut", {"message": serializers.CharField()}),
@@ -337,14 +338,22 @@ class GrantOut(serializers.Serializer):
 
 # --- input shapes ----------------------------------------------------------------------
 
+# "<dataset-slug>.<field>": two slugs of at most 100 characters and the dot.
+FIELD_NAME = 201
+
 
 class RequestCreateIn(serializers.Serializer):
     title = serializers.CharField(max_length=200)
-    purpose = serializers.SlugField(help_text="A registered purpose's slug.")
-    justification = serializers.CharField()
-    expected_benefit = serializers.CharField(help_text="The benefit to learners.")
+    purpose = serializers.SlugField(max_length=100, help_text="A registered purpose's slug.")
+    justification = serializers.CharField(max_length=limits.TEXT)
+    expected_benefit = serializers.CharField(
+        max_length=limits.TEXT, help_text="The benefit to learners."
+    )
     fields = serializers.ListField(
-        child=serializers.CharField(), allow_empty=False, help_text='["<dataset-slug>.<field>"]'
+        child=serializers.CharField(max_length=FIELD_NAME),
+        allow_empty=False,
+        max_length=limits.CATEGORY_VALUES,
+        help_text='["<dataset-slug>.<field>"]',
     )
     cohort = serializers.DictField(
         child=serializers.JSONField(),
@@ -357,27 +366,33 @@ class RequestCreateIn(serializers.Serializer):
     output_level = serializers.ChoiceField(choices=OutputLevel.choices)
     involves_model = serializers.BooleanField(default=False)
     automated_decision = serializers.BooleanField(default=False)
-    human_reviewer = serializers.EmailField(allow_null=True, required=False, default=None)
-    minimisation_justification = serializers.CharField(allow_blank=True, required=False, default="")
+    human_reviewer = serializers.EmailField(
+        max_length=254, allow_null=True, required=False, default=None
+    )
+    minimisation_justification = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=limits.TEXT
+    )
     retention_days = serializers.IntegerField(min_value=1, required=False, default=365)
     starts_on = serializers.DateField()
     ends_on = serializers.DateField()
 
 
 class SignoffIn(serializers.Serializer):
-    dataset = serializers.SlugField(help_text="The slug of a dataset the request uses.")
+    dataset = serializers.SlugField(
+        max_length=100, help_text="The slug of a dataset the request uses."
+    )
     approve = serializers.BooleanField()
-    note = serializers.CharField()
+    note = serializers.CharField(max_length=limits.NOTE)
 
 
 class VoteIn(serializers.Serializer):
     vote = serializers.ChoiceField(choices=VoteChoice.choices)
-    rationale = serializers.CharField()
+    rationale = serializers.CharField(max_length=limits.NOTE)
 
 
 class ObligationIn(serializers.Serializer):
-    text = serializers.CharField()
-    owner = serializers.EmailField()
+    text = serializers.CharField(max_length=limits.NOTE)
+    owner = serializers.EmailField(max_length=254)
     due_on = serializers.DateField()
 
 
@@ -401,7 +416,7 @@ CORRECTABLE_CONDITIONS = {"aggregate_only", "min_cohort", "expires_on", "epsilon
 
 class DecisionIn(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
-    rationale = serializers.CharField()
+    rationale = serializers.CharField(max_length=limits.TEXT)
     conditions = ConditionsIn(required=False, allow_null=True, default=None)
     supersedes = serializers.IntegerField(
         required=False,
@@ -417,7 +432,7 @@ class DecisionIn(serializers.Serializer):
 
 
 class RevokeIn(serializers.Serializer):
-    reason = serializers.CharField()
+    reason = serializers.CharField(max_length=limits.NOTE)
 
 
 # --- endpoints ------------------------------------------------------------------------
@@ -516,7 +531,7 @@ def request_detail(request, pk):
                 "SubmitBlockedOut",
                 {
                     "message": serializers.CharField(),
-                    "errors": serializers.DictField(),
+                    "errors": serializers.DictField(required=False),
                     "findings": FindingOut(many=True),
                 },
             ),

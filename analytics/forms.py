@@ -9,7 +9,9 @@ from django import forms
 from django.core.validators import MinValueValidator
 from django.utils import timezone
 
+from governance import limits
 from governance.models import Field, Purpose, User
+from governance.widgets import IsoDateInput
 
 from .models import AnalyticsRequest, OutputLevel
 
@@ -32,11 +34,14 @@ class RequestForm(forms.Form):
     title = forms.CharField(max_length=200)
     purpose = PurposeChoiceField(queryset=Purpose.objects.none(), empty_label="Choose a purpose")
     justification = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), help_text="Why the analysis needs this data."
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=limits.TEXT,
+        help_text="Why the analysis needs this data.",
     )
     expected_benefit = forms.CharField(
         label="Expected benefit to learners",
         widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=limits.TEXT,
     )
     fields = forms.ModelMultipleChoiceField(
         queryset=Field.objects.none(),
@@ -45,6 +50,7 @@ class RequestForm(forms.Form):
     )
     cohort = forms.CharField(
         required=False,
+        max_length=limits.NOTE,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "dataset.field=value"}),
         label="Cohort",
         help_text="Empty for everyone; otherwise one filter per line, written "
@@ -63,6 +69,7 @@ class RequestForm(forms.Form):
     )
     minimisation_justification = forms.CharField(
         required=False,
+        max_length=limits.TEXT,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Needed when you ask for many fields or every field of a dataset.",
     )
@@ -73,12 +80,10 @@ class RequestForm(forms.Form):
     )
     starts_on = forms.DateField(
         label="Wanted from",
-        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+        widget=IsoDateInput,
         initial=timezone.localdate,
     )
-    ends_on = forms.DateField(
-        label="Wanted until", widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
-    )
+    ends_on = forms.DateField(label="Wanted until", widget=IsoDateInput)
 
     def __init__(self, *args, datasets, instance: AnalyticsRequest | None = None, **kwargs):
         self.datasets = list(datasets)

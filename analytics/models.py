@@ -11,8 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from governance import limits
 from governance.audit.chain import Chained
 from governance.jobs import Job
+from governance.limits import BoundedTextField
 from governance.models import Committee, Dataset, Field, Purpose, Rule, RuleSeverity
 
 
@@ -58,8 +60,10 @@ class AnalyticsRequest(models.Model):
     )
     title = models.CharField(max_length=200)
     purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="requests")
-    justification = models.TextField()
-    expected_benefit = models.TextField(help_text="The benefit to learners.")
+    justification = BoundedTextField(max_length=limits.TEXT)
+    expected_benefit = BoundedTextField(
+        max_length=limits.TEXT, help_text="The benefit to learners."
+    )
     fields = models.ManyToManyField(Field, related_name="requests", blank=True)
     cohort = models.JSONField(
         null=True,
@@ -79,7 +83,7 @@ class AnalyticsRequest(models.Model):
         related_name="reviewed_requests",
         help_text="The person who reviews each decision about an individual.",
     )
-    minimisation_justification = models.TextField(blank=True)
+    minimisation_justification = BoundedTextField(max_length=limits.TEXT, blank=True)
     retention_days = models.PositiveIntegerField(default=365, validators=[MinValueValidator(1)])
     starts_on = models.DateField()
     ends_on = models.DateField()
@@ -145,8 +149,8 @@ class Finding(models.Model):
     round = models.PositiveIntegerField()
     rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="findings")
     severity = models.CharField(max_length=8, choices=RuleSeverity.choices)
-    message = models.TextField()
-    fix = models.TextField(blank=True)
+    message = BoundedTextField(max_length=limits.TEXT)
+    fix = BoundedTextField(max_length=limits.TEXT, blank=True)
     field_names = models.JSONField(default=list, blank=True)
 
     history = HistoricalRecords()
@@ -168,7 +172,7 @@ class StewardSignoff(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signoffs"
     )
     approve = models.BooleanField()
-    note = models.TextField()
+    note = BoundedTextField(max_length=limits.NOTE)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     history = HistoricalRecords()
@@ -207,7 +211,7 @@ class Vote(Chained):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="votes"
     )
     choice = models.CharField(max_length=32, choices=VoteChoice.choices)
-    rationale = models.TextField()
+    rationale = BoundedTextField(max_length=limits.NOTE)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     history = HistoricalRecords()
@@ -243,7 +247,7 @@ class Decision(Chained):
     )
     round = models.PositiveIntegerField()
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
-    rationale = models.TextField()
+    rationale = BoundedTextField(max_length=limits.TEXT)
     aggregate_only = models.BooleanField(default=False)
     min_cohort = models.PositiveIntegerField(default=10, validators=[MinValueValidator(2)])
     expires_on = models.DateField(null=True, blank=True)
@@ -288,7 +292,7 @@ class Obligation(models.Model):
     """Something the decision requires someone to do by a date."""
 
     decision = models.ForeignKey(Decision, on_delete=models.CASCADE, related_name="obligations")
-    text = models.TextField()
+    text = BoundedTextField(max_length=limits.NOTE)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="obligations"
     )
@@ -338,7 +342,7 @@ class Grant(models.Model):
         on_delete=models.PROTECT,
         related_name="revoked_grants",
     )
-    revoke_reason = models.TextField(blank=True)
+    revoke_reason = BoundedTextField(max_length=limits.NOTE, blank=True)
     expiry_warned_on = models.DateField(null=True, blank=True)
     epsilon = models.FloatField(
         default=0.0,

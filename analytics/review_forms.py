@@ -5,7 +5,10 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import MinValueValidator
 
+from governance import limits
+from governance.forms import BoundedJSONField
 from governance.models import Rule, RuleSeverity, User
+from governance.widgets import IsoDateInput
 
 from .models import Outcome, VoteChoice
 from .services import ObligationInput
@@ -27,7 +30,9 @@ class SignoffForm(forms.Form):
         widget=forms.RadioSelect,
     )
     note = forms.CharField(
-        widget=_TEXTAREA, help_text="Required; the analyst and the committee see it."
+        widget=_TEXTAREA,
+        max_length=limits.NOTE,
+        help_text="Required; the analyst and the committee see it.",
     )
 
     def __init__(self, *args, datasets, **kwargs):
@@ -47,13 +52,14 @@ class VoteForm(forms.Form):
     )
     rationale = forms.CharField(
         widget=_TEXTAREA,
+        max_length=limits.NOTE,
         help_text="Required. A declared conflict recuses you from this request.",
     )
 
 
 class DecisionForm(forms.Form):
     outcome = forms.ChoiceField(choices=Outcome.choices, widget=forms.RadioSelect)
-    rationale = forms.CharField(widget=_TEXTAREA)
+    rationale = forms.CharField(widget=_TEXTAREA, max_length=limits.TEXT)
     aggregate_only = forms.BooleanField(
         required=False, label="Aggregate only", help_text="Results only as aggregates."
     )
@@ -66,7 +72,7 @@ class DecisionForm(forms.Form):
     expires_on = forms.DateField(
         required=False,
         label="Expires on",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=IsoDateInput,
         help_text="Empty: the grant ends when the request's period ends.",
     )
     epsilon = forms.FloatField(
@@ -83,9 +89,11 @@ class DecisionForm(forms.Form):
 class ObligationForm(forms.Form):
     """One obligation row; a row left blank is ignored (the formset skips it)."""
 
-    text = forms.CharField(label="Obligation", widget=forms.Textarea(attrs={"rows": 2}))
+    text = forms.CharField(
+        label="Obligation", widget=forms.Textarea(attrs={"rows": 2}), max_length=limits.NOTE
+    )
     owner = forms.EmailField(label="Owner's e-mail")
-    due_on = forms.DateField(label="Due on", widget=forms.DateInput(attrs={"type": "date"}))
+    due_on = forms.DateField(label="Due on", widget=IsoDateInput)
 
     def clean_owner(self):
         email = self.cleaned_data["owner"].strip().lower()
@@ -112,16 +120,19 @@ OBLIGATIONS_PREFIX = "obligations"
 
 class GrantRevokeForm(forms.Form):
     reason = forms.CharField(
-        widget=_TEXTAREA, help_text="Required; the grantee sees it. The next access is refused."
+        widget=_TEXTAREA,
+        max_length=limits.NOTE,
+        help_text="Required; the grantee sees it. The next access is refused.",
     )
 
 
 class RuleForm(forms.Form):
     severity = forms.ChoiceField(choices=RuleSeverity.choices)
     enabled = forms.BooleanField(required=False)
-    description = forms.CharField(widget=_TEXTAREA, required=False)
-    parameters = forms.JSONField(
+    description = forms.CharField(widget=_TEXTAREA, required=False, max_length=limits.TEXT)
+    parameters = BoundedJSONField(
         required=False,
+        max_length=limits.NOTE,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text='A JSON object, for example {"max_fields": 20}; {} for none.',
     )

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from governance import limits
 from governance.history import acting_as
 from governance.models import (
     Committee,
@@ -88,6 +89,8 @@ def _check_cohort(cohort, fields: list[Field], *, actor) -> dict | None:
         return None
     if not isinstance(cohort, dict):
         raise ValidationError({"cohort": 'The cohort is null or {"dataset.field": value}.'})
+    if len(cohort) > limits.COHORT_FILTERS:
+        raise ValidationError({"cohort": f"A cohort has at most {limits.COHORT_FILTERS} filters."})
     named = {f"{f.dataset.slug}.{f.name}": f for f in fields}
     checked, problems = {}, []
     for key, value in cohort.items():
@@ -111,6 +114,8 @@ def _check_cohort(cohort, fields: list[Field], *, actor) -> dict | None:
             )
         elif not isinstance(value, str | int | float | bool):
             problems.append(f"{key}: the value must be a single value.")
+        elif len(str(value)) > limits.COHORT_VALUE:
+            problems.append(f"{key}: the value is longer than {limits.COHORT_VALUE} characters.")
         elif field.values and str(value) not in field.values:
             problems.append(f"{key}: {value!r} is not one of {', '.join(field.values)}.")
         else:

@@ -78,7 +78,8 @@ def _me(request):
 
 
 ERROR_BODY = inline_serializer(
-    "MeErrorOut", {"message": serializers.CharField(), "errors": serializers.DictField()}
+    "MeErrorOut",
+    {"message": serializers.CharField(), "errors": serializers.DictField(required=False)},
 )
 MESSAGE_BODY = inline_serializer("MeMessageOut", {"message": serializers.CharField()})
 NOT_LINKED_RESPONSE = OpenApiResponse(
@@ -263,7 +264,7 @@ def receipt_json(receipt) -> dict:
 
 
 class ConsentChangeIn(serializers.Serializer):
-    purpose = serializers.SlugField(help_text="The purpose's slug.")
+    purpose = serializers.SlugField(max_length=100, help_text="The purpose's slug.")
     action = serializers.ChoiceField(choices=["give", "withdraw"])
 
 

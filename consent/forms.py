@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
+from governance import limits
+
 from .models import ObjectionKind
 
 _TEXTAREA = forms.Textarea(attrs={"rows": 4})
@@ -17,6 +19,7 @@ class CorrectionForm(forms.Form):
     note = forms.CharField(
         label="Why the value held is wrong",
         widget=_TEXTAREA,
+        max_length=limits.NOTE,
         help_text="Required. The dataset's stewards read it when they decide.",
     )
 
@@ -55,6 +58,7 @@ class ObjectionForm(forms.Form):
     message = forms.CharField(
         label="Your message",
         widget=_TEXTAREA,
+        max_length=limits.NOTE,
         help_text="Required. The committee that approved the use answers it.",
     )
 
@@ -90,6 +94,7 @@ class CorrectionDecisionForm(forms.Form):
     reason = forms.CharField(
         label="Note to the person",
         widget=_TEXTAREA,
+        max_length=limits.NOTE,
         required=False,
         help_text="Optional when accepting; required when declining.",
     )
@@ -99,5 +104,6 @@ class ObjectionAnswerForm(forms.Form):
     answer = forms.CharField(
         label="The committee's answer",
         widget=_TEXTAREA,
+        max_length=limits.NOTE,
         help_text="Required. The person is told and sees it on their page.",
     )

@@ -10,8 +10,10 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from governance import limits
 from governance.audit.chain import Chained
 from governance.jobs import Job
+from governance.limits import BoundedTextField
 from governance.models import Committee, Dataset, Field, Person, Purpose, Record
 
 
@@ -104,11 +106,11 @@ class Correction(models.Model):
     field = models.ForeignKey(Field, on_delete=models.PROTECT, related_name="corrections")
     current_value = models.JSONField(null=True, blank=True, help_text="As held when proposed.")
     proposed_value = models.CharField(max_length=1000)
-    note = models.TextField()
+    note = BoundedTextField(max_length=limits.NOTE)
     status = models.CharField(
         max_length=16, choices=RequestStatus.choices, default=RequestStatus.OPEN
     )
-    reason = models.TextField(blank=True, help_text="The steward's answer.")
+    reason = BoundedTextField(max_length=limits.NOTE, blank=True, help_text="The steward's answer.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
@@ -144,11 +146,11 @@ class Objection(models.Model):
     # is named by id (checked against the person's access log when filed) and title.
     request_id = models.PositiveBigIntegerField(null=True, blank=True)
     request_title = models.CharField(max_length=200, blank=True)
-    message = models.TextField()
+    message = BoundedTextField(max_length=limits.NOTE)
     status = models.CharField(
         max_length=16, choices=RequestStatus.choices, default=RequestStatus.OPEN
     )
-    answer = models.TextField(blank=True)
+    answer = BoundedTextField(max_length=limits.NOTE, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     answered_at = models.DateTimeField(null=True, blank=True)
     answered_by = models.ForeignKey(
@@ -193,7 +195,7 @@ class SubjectExport(Job):
     finished_at = models.DateTimeField(null=True, blank=True)
     json_file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
     html_file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
-    error = models.TextField(blank=True)
+    error = BoundedTextField(max_length=limits.NOTE, blank=True)
 
     history = HistoricalRecords(excluded_fields=["heartbeat_at"])
 

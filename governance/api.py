@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -20,14 +20,18 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import selectors
+from .api_schema import PAGE, paginated
 from .csvio import ImportRejected
 from .models import LoadMode, Policy, Purpose
+from .parsers import RequestTooLarge, too_large_message
 
 
 def exception_handler(exc, context):
     """Every error is JSON with a ``message``; a forbidden object is a 404 like a missing one."""
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(too_large_message())
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
@@ -157,8 +161,10 @@ def _paginated(request, queryset, serializer_class):
         OpenApiParameter("tag", str),
         OpenApiParameter("sensitivity", str),
         OpenApiParameter("steward", str, description="A steward's e-mail"),
+        PAGE,
     ],
-    responses=DatasetListOut(many=True),
+    responses=paginated("PaginatedDatasetListOut", DatasetListOut),
+    operation_id="v1_datasets_list",
 )
 @api_view(["GET"])
 def dataset_list(request):
@@ -188,7 +194,7 @@ def dataset_detail(request, slug):
             "LoadErrorsOut",
             {
                 "message": serializers.CharField(),
-                "errors": serializers.ListField(child=serializers.DictField()),
+                "errors": serializers.ListField(child=serializers.DictField(), required=False),
             },
         ),
         404: OpenApiResponse(description="No such dataset, or not one you may see"),
@@ -230,7 +236,11 @@ def dataset_records(request, slug):
     return Response({"loaded": load.rows}, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses=PurposeOut(many=True))
+@extend_schema(
+    parameters=[PAGE],
+    responses=paginated("PaginatedPurposeListOut", PurposeOut),
+    operation_id="v1_purposes_list",
+)
 @api_view(["GET"])
 def purpose_list(request):
     """Registered purposes."""
@@ -239,7 +249,11 @@ def purpose_list(request):
     )
 
 
-@extend_schema(responses=PolicyOut(many=True))
+@extend_schema(
+    parameters=[PAGE],
+    responses=paginated("PaginatedPolicyListOut", PolicyOut),
+    operation_id="v1_policies_list",
+)
 @api_view(["GET"])
 def policy_list(request):
     """Governance policies with their review schedule."""

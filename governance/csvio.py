@@ -16,6 +16,13 @@ from .models import FieldType
 
 # How many errors an import reports before it stops reading.
 MAX_ERRORS = 20
+# The longest text a cell may hold, and a category value (as in a field's allowed values):
+# a longer cell is a broken file or an attempt to fill the database, not data.
+MAX_TEXT_CHARS = 10_000
+MAX_CATEGORY_CHARS = 200
+
+NOT_UTF8 = "the row holds bytes that are not UTF-8"
+HOLDS_NUL = "the row holds a NUL byte (0x00): the file is binary or damaged, not CSV text"
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,20 @@ def has_bad_bytes(row: list[str]) -> bool:
     return False
 
 
+def row_problem(row: list[str]) -> str | None:
+    """Why a row cannot be text at all (bytes that are not UTF-8, a NUL), or None.
+
+    PostgreSQL text and JSON cannot hold a NUL, so it is refused here, with the row,
+    rather than by the database in the middle of a load.
+    """
+    joined = "".join(row)
+    if not joined.isascii() and has_bad_bytes(row):
+        return NOT_UTF8
+    if "\x00" in joined:
+        return HOLDS_NUL
+    return None
+
+
 def read_header(rows: Iterator[list[str]]) -> list[str]:
     try:
         header = next(rows, None)
@@ -110,14 +131,17 @@ def read_header(rows: Iterator[list[str]]) -> list[str]:
         raise ImportRejected([RowError(0, None, f"not a readable CSV file: {exc}")]) from exc
     if header is None or not any(cell.strip() for cell in header):
         raise ImportRejected([RowError(0, None, "the file is empty: a header row is required")])
-    if has_bad_bytes(header):
-        raise ImportRejected([RowError(0, None, "the file holds bytes that are not UTF-8")])
+    problem = row_problem(header)
+    if problem:
+        raise ImportRejected([RowError(0, None, problem.replace("the row", "the header"))])
     header = [cell.strip() for cell in header]
     errors = []
     seen = set()
     for name in header:
         if not name:
             errors.append(RowError(0, None, "a column has no name"))
+        elif len(name) > MAX_CATEGORY_CHARS:
+            errors.append(RowError(0, None, f"a column name is longer than {MAX_CATEGORY_CHARS}"))
         elif name in seen:
             errors.append(RowError(0, name, "duplicate column in the header"))
         seen.add(name)

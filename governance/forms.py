@@ -6,7 +6,9 @@ import re
 
 from django import forms
 from django.core.validators import MinValueValidator
+from django.forms.fields import InvalidJSONInput
 
+from . import jsonsafe, limits
 from .models import (
     API_TOKEN_DEFAULT_DAYS,
     API_TOKEN_MAX_DAYS,
@@ -24,6 +26,7 @@ from .models import (
     User,
 )
 from .selectors import steward_candidates
+from .widgets import IsoDateInput
 
 _SLUG_HELP = "Lower-case letters, digits and hyphens; used in URLs and in YAML files."
 
@@ -35,7 +38,9 @@ def split_list(text: str) -> list[str]:
 class DatasetForm(forms.Form):
     name = forms.CharField(max_length=200)
     slug = forms.SlugField(max_length=100, help_text=_SLUG_HELP)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=limits.TEXT
+    )
     source_system = forms.CharField(max_length=200, required=False)
     lawful_basis = forms.ChoiceField(choices=LegalBasis.choices)
     retention_days = forms.IntegerField(
@@ -47,7 +52,9 @@ class DatasetForm(forms.Form):
         initial="external_id",
         help_text="The column of loaded files that holds each person's external id.",
     )
-    tags = forms.CharField(required=False, help_text="Comma-separated, e.g. learning, hr.")
+    tags = forms.CharField(
+        required=False, max_length=1000, help_text="Comma-separated, e.g. learning, hr."
+    )
     stewards = forms.ModelMultipleChoiceField(
         queryset=User.objects.none(),
         required=False,
@@ -116,10 +123,13 @@ class DatasetForm(forms.Form):
 class FieldForm(forms.Form):
     name = forms.SlugField(max_length=100, help_text="The column name in loaded files.")
     label = forms.CharField(max_length=200, required=False)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=limits.TEXT
+    )
     type = forms.ChoiceField(choices=FieldType.choices)
     values = forms.CharField(
         required=False,
+        max_length=limits.DOCUMENT,
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Allowed values",
         help_text="For a category: one per line or comma-separated. Empty accepts any value.",
@@ -185,12 +195,15 @@ class PurposeForm(forms.Form):
     slug = forms.SlugField(max_length=100, help_text=_SLUG_HELP)
     category = forms.ChoiceField(choices=PurposeCategory.choices)
     expected_benefit = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), help_text="The benefit to learners."
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=limits.TEXT,
+        help_text="The benefit to learners.",
     )
     legal_basis = forms.ChoiceField(choices=LegalBasis.choices)
     consent_text = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
+        max_length=limits.DOCUMENT,
         help_text="Required when the legal basis is consent. A change makes a new version.",
     )
 
@@ -227,10 +240,10 @@ class PurposeForm(forms.Form):
 class PolicyForm(forms.Form):
     title = forms.CharField(max_length=200)
     slug = forms.SlugField(max_length=100, help_text=_SLUG_HELP)
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}))
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), max_length=limits.DOCUMENT)
     owner = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True))
     version = forms.CharField(max_length=20, initial="1.0")
-    approval_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    approval_date = forms.DateField(required=False, widget=IsoDateInput)
     review_interval_months = forms.IntegerField(
         min_value=1, max_value=120, initial=12, label="Review every (months)"
     )
@@ -317,3 +330,27 @@ class LockoutLiftForm(forms.Form):
         if bool(data.get("account")) == bool(data.get("address")):
             raise forms.ValidationError("Name either a login or a network address to unlock.")
         return data
+
+
+class BoundedJSONField(forms.JSONField):
+    """A JSON text box that refuses deep nesting and NUL characters with a form error."""
+
+    def to_python(self, value):
+        if self.disabled or value in self.empty_values or not isinstance(value, str):
+            return super().to_python(value)
+        try:
+            jsonsafe.loads(value)
+        except jsonsafe.NotJSON:
+            pass  # the JSONField's own message says so
+        except jsonsafe.UnsafeJSON as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+        return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        # Shown again as typed when it is refused (Django would parse it, and recurse).
+        if isinstance(data, str) and not self.disabled:
+            try:
+                jsonsafe.loads(data)
+            except jsonsafe.UnsafeJSON:
+                return InvalidJSONInput(data)
+        return super().bound_data(data, initial)

@@ -1,6 +1,6 @@
-"""Rules that apply to every request: how long a session lasts, two-factor
-authentication before the pages of a role that needs it, and the response headers
-that protect what Custos sends (docs/security.md).
+"""Rules that apply to every request: input no field can hold is refused, how long a
+session lasts, two-factor authentication before the pages of a role that needs it, and
+the response headers that protect what Custos sends (docs/security.md).
 
 Both run after Django's authentication and messages middleware and allauth's
 AccountMiddleware (settings.MIDDLEWARE).
@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -34,7 +34,7 @@ API_MESSAGE = (
 )
 
 
-def _is_api(request) -> bool:
+def is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
 
 
@@ -61,7 +61,7 @@ class SessionLimits:
             if ended:
                 auth.logout(request)
                 messages.info(request, ended)
-                if not _is_api(request):
+                if not is_api(request):
                     return redirect_to_login(request.get_full_path())
         return self.get_response(request)
 
@@ -113,12 +113,12 @@ class MFARequired:
             settings.CUSTOS_DEMO_SKIP_MFA
             or not request.user.is_authenticated
             or signin.session_passed_mfa(request)
-            or (_is_api(request) and _has_bearer_token(request))
+            or (is_api(request) and _has_bearer_token(request))
             or _allowed_without_mfa(request)
             or not signin.mfa_required(request.user)
         ):
             return self.get_response(request)
-        if _is_api(request):
+        if is_api(request):
             return JsonResponse({"message": API_MESSAGE}, status=403)
         factors = signin.second_factors(request.user)
         if factors:
@@ -160,3 +160,46 @@ class NoStoreMiddleware:
             or request.META.get("HTTP_AUTHORIZATION")
             or settings.SESSION_COOKIE_NAME in request.COOKIES
         )
+
+
+# --- input no field can hold ----------------------------------------------------------
+# A NUL character (``%00`` in a URL, ``\\u0000`` in JSON) cannot be stored in PostgreSQL
+# text and means nothing in a name, an e-mail or a search; letting it through turned into
+# 500s wherever it reached the database (a lookup, a filter, a save). One check here
+# answers every page and API with a 400 and a plain reason instead.
+
+NUL = "\x00"
+NUL_MESSAGE = "The request holds a NUL character (0x00), which no field accepts."
+
+
+def bad_request(request: HttpRequest, message: str, status: int = 400):
+    """A 400 (or ``status``) the way the surface speaks: JSON for the API, a page otherwise."""
+    if is_api(request):
+        return JsonResponse({"message": message}, status=status)
+    return render(request, "400.html", {"message": message}, status=status)
+
+
+def _holds_nul(query) -> bool:
+    return any(NUL in key or any(NUL in v for v in values) for key, values in query.lists())
+
+
+class RejectNulMiddleware:
+    """400 for a NUL in the path, the query string or a form's (non-file) fields.
+
+    File contents are not looked at here: an uploaded CSV is checked row by row by the
+    import, which names the row. JSON bodies are checked by ``governance.parsers``.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if NUL in request.path_info or _holds_nul(request.GET):
+            return bad_request(request, NUL_MESSAGE)
+        if request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            if _holds_nul(request.POST):
+                return bad_request(request, NUL_MESSAGE)
+        return self.get_response(request)

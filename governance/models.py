@@ -14,8 +14,10 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from simple_history.models import HistoricalRecords
 
+from . import limits
 from .audit.chain import Chained
 from .jobs import Job
+from .limits import BoundedTextField, validate_category_values
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
@@ -359,9 +361,9 @@ class Purpose(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     category = models.CharField(max_length=32, choices=PurposeCategory.choices)
-    expected_benefit = models.TextField()
+    expected_benefit = BoundedTextField(max_length=limits.TEXT)
     legal_basis = models.CharField(max_length=32, choices=LegalBasis.choices)
-    consent_text = models.TextField(blank=True)
+    consent_text = BoundedTextField(max_length=limits.DOCUMENT, blank=True)
     consent_version = models.PositiveIntegerField(
         default=0, help_text="Raised each time the consent text changes."
     )
@@ -440,7 +442,7 @@ class Rule(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=RuleKind.choices)
     severity = models.CharField(max_length=8, choices=RuleSeverity.choices)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=limits.TEXT, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
 
@@ -461,7 +463,7 @@ class Notification(models.Model):
     )
     key = models.CharField(max_length=200)
     subject = models.CharField(max_length=200)
-    body = models.TextField(blank=True)
+    body = BoundedTextField(max_length=limits.DOCUMENT, blank=True)
     url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     emailed_at = models.DateTimeField(null=True, blank=True)
@@ -488,7 +490,7 @@ class Dataset(models.Model):
 
     slug = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=limits.TEXT, blank=True)
     source_system = models.CharField(max_length=200, blank=True)
     lawful_basis = models.CharField(max_length=32, choices=LegalBasis.choices)
     retention_days = models.PositiveIntegerField(validators=[MinValueValidator(1)])
@@ -546,11 +548,12 @@ class Field(models.Model):
         max_length=100, allow_unicode=False, help_text="The column name in loaded files."
     )
     label = models.CharField(max_length=200, blank=True)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=limits.TEXT, blank=True)
     type = models.CharField(max_length=16, choices=FieldType.choices)
     values = models.JSONField(
         default=list,
         blank=True,
+        validators=[validate_category_values],
         help_text="Allowed values of a category; empty accepts any value.",
     )
     sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices)
@@ -748,7 +751,7 @@ class Policy(models.Model):
 
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
-    body = models.TextField()
+    body = BoundedTextField(max_length=limits.DOCUMENT)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_policies"
     )

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before anything reads the query or the form: a NUL in either is a 400.
+    "governance.middleware.RejectNulMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "governance.middleware.SessionLimits",
     "governance.middleware.MFARequired",
@@ -283,9 +285,12 @@ STORAGES = {
         )
     },
 }
-# Uploaded CSV files are streamed to disk, never held whole in memory.
+# Uploaded CSV files are streamed to disk, never held whole in memory; they are not
+# counted in DATA_UPLOAD_MAX_MEMORY_SIZE, which bounds every other request body: a
+# form's fields and an API call's JSON (413 with a JSON message, governance/parsers.py).
+# 1 MiB holds the longest texts Custos accepts (governance/limits.py) many times over.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("CUSTOS_API_MAX_BODY_BYTES", default=50 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("CUSTOS_MAX_BODY_BYTES", default=1024 * 1024)
 
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
@@ -385,6 +390,9 @@ REST_FRAMEWORK = {
         "governance.api_auth.TokenScope",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only, bounded in size and depth (governance/parsers.py); record uploads
+    # stream through their own CSV parser.
+    "DEFAULT_PARSER_CLASSES": ["governance.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "governance.api.exception_handler",
@@ -402,6 +410,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Errors every operation can answer, described once (governance/api_schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "governance.api_schema.document_errors",
+    ],
 }
 
 CUSTOS_ORGANISATION = env.str("CUSTOS_ORGANISATION", default="Custos demo organisation")

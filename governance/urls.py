@@ -67,5 +67,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "governance.views.bad_request"
 handler403 = "governance.views.permission_denied"
 handler404 = "governance.views.not_found"

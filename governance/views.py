@@ -8,9 +8,10 @@ from django.contrib import messages
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -28,7 +29,10 @@ from .forms import (
     PurposeForm,
     UploadForm,
 )
+from .middleware import bad_request as reject
+from .middleware import is_api
 from .models import ApiToken, Dataset, DatasetStatus, LoadMode, Person, Policy, Purpose, Role
+from .parsers import too_large_message
 from .permissions import has_role, user_can
 from .services import accounts, registry
 from .services.people import people_import
@@ -454,10 +458,21 @@ def person_detail(request, pk):
     )
 
 
+def bad_request(request, exception=None):
+    # Django's own refusals (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields).
+    if isinstance(exception, RequestDataTooBig):
+        return reject(request, too_large_message(), status=413)
+    return reject(request, "The request could not be read. Nothing was changed.")
+
+
 def permission_denied(request, exception=None):
+    if is_api(request):
+        return JsonResponse({"message": "You do not have permission to do this."}, status=403)
     return render(request, "403.html", status=403)
 
 
 def not_found(request, exception=None):
     # The same page whether the object is missing or forbidden: nothing to tell apart.
+    if is_api(request):  # a URL no API route matches
+        return JsonResponse({"message": "Not found."}, status=404)
     return render(request, "404.html", status=404)

@@ -27,6 +27,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("analytics", "0007_privacy_budget_and_releases")]
+    dependencies = [("analytics", "0008_text_limits")]
 
     operations = [migrations.RunPython(forwards, backwards)]

@@ -19,6 +19,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("consent", "0004_receipts_and_history_append_only")]
+    dependencies = [("consent", "0005_text_limits")]
 
     operations = [migrations.RunPython(forwards, backwards)]

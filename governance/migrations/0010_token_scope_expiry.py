@@ -15,7 +15,7 @@ SCOPES = [("read", "Read only"), ("read-write", "Read and write")]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0008_privacy_budget_rule"),
+        ("governance", "0009_text_limits"),
     ]
 
     operations = [

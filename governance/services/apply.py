@@ -95,8 +95,19 @@ class _Loader(yaml.SafeLoader):
             data.key_lines[key] = key_node.start_mark.line + 1
             data[key] = self.construct_object(value_node, deep=True)
 
+    def construct_custos_str(self, node):
+        # PostgreSQL text cannot hold a NUL; YAML's "\0" escape would make one.
+        value = self.construct_yaml_str(node)
+        if "\x00" in value:
+            raise ApplyError(
+                "a text holds a NUL character (\\0), which no field accepts",
+                line=node.start_mark.line + 1,
+            )
+        return value
+
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_custos_map)
+_Loader.add_constructor("tag:yaml.org,2002:str", _Loader.construct_custos_str)
 
 
 def parse_documents(text: str) -> list[Node]:

@@ -10,7 +10,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from ..csvio import MAX_ERRORS, ImportRejected, RowError, has_bad_bytes, open_csv, read_header
+from ..csvio import MAX_ERRORS, ImportRejected, RowError, open_csv, read_header, row_problem
 from ..models import Person, User
 
 PEOPLE_COLUMNS = ("external_id", "name", "email", "org_unit")
@@ -55,10 +55,8 @@ def people_import(*, actor, stream) -> PeopleImportResult:
                         number, None, f"expected {len(header)} columns, found {len(row)}", line
                     )
                 )
-            elif has_bad_bytes(row):
-                errors.append(
-                    RowError(number, None, "the row holds bytes that are not UTF-8", line)
-                )
+            elif problem := row_problem(row):
+                errors.append(RowError(number, None, problem, line))
             else:
                 values = {name: cell.strip() for name, cell in zip(header, row, strict=True)}
                 errors.extend(_check(values, number, line, incoming))

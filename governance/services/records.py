@@ -15,13 +15,15 @@ from simple_history.utils import bulk_create_with_history
 
 from .. import jobs
 from ..csvio import (
+    MAX_CATEGORY_CHARS,
     MAX_ERRORS,
+    MAX_TEXT_CHARS,
     ImportRejected,
     RowError,
     drain,
-    has_bad_bytes,
     open_csv,
     read_header,
+    row_problem,
     value_parser,
 )
 from ..history import acting_as
@@ -60,9 +62,9 @@ def record_load_create(
     """
     if dataset.status == DatasetStatus.RETIRED:
         raise ValidationError("A retired dataset takes no new records.")
-    load = RecordLoad(
-        dataset=dataset, file_name=file_name[:255], mode=mode, created_by=actor, file=file
-    )
+    # The name comes from the client (an upload, an X-File-Name header): keep it printable.
+    file_name = "".join(c for c in file_name if c.isprintable())[:255] or "upload.csv"
+    load = RecordLoad(dataset=dataset, file_name=file_name, mode=mode, created_by=actor, file=file)
     if file is not None:
         load.checksum = _file_sha256(file)
     load.full_clean(exclude=["file"] if file is None else None)
@@ -96,20 +98,29 @@ def record_load_run(
     kept as failed with the first errors. ``replace`` swaps the dataset's records in the
     same transaction, so readers see either the old records or the new ones.
     """
-    actor = load.created_by
     try:
         _load(load=load, stream=stream, progress=progress)
     except ImportRejected as rejected:
-        with transaction.atomic(), acting_as(actor):
-            jobs.job_hold(load)
-            load.status = LoadStatus.FAILED
-            load.errors = [e.as_dict() for e in rejected.errors]
-            load.rows = 0
-            load.finished_at = timezone.now()
-            load.save()
+        _fail(load, rejected.errors)
+        raise
+    except Exception:
+        # Whatever broke, the load must not stay "running"; the cause goes to the log.
+        # (A worker that dies raises nothing here: the sweeper finds its load.)
+        _fail(load, [RowError(0, None, "the load stopped on an unexpected error; try again")])
         raise
     load.refresh_from_db()
     return load
+
+
+def _fail(load: RecordLoad, errors: list[RowError]) -> None:
+    """Keep the load as failed with ``errors``, while its claim is still its own."""
+    with transaction.atomic(), acting_as(load.created_by):
+        jobs.job_hold(load)
+        load.status = LoadStatus.FAILED
+        load.errors = [e.as_dict() for e in errors]
+        load.rows = 0
+        load.finished_at = timezone.now()
+        load.save()
 
 
 def records_import(
@@ -200,12 +211,18 @@ class _RowParser:
         self.person_column = header[person_index]
         self.line_number = line_number
         self.text_columns = []  # (index, name)
+        self.limits = []  # (index, name, longest text a cell may hold)
+        self.shortest_limit = MAX_TEXT_CHARS
+        self.id_limit = Person._meta.get_field("external_id").max_length
         self.category_columns = []  # (index, name, allowed values, parser for the error)
         self.typed_columns = []  # (index, name, parser)
         for index, (name, field) in enumerate(zip(header, fields, strict=True)):
             if index == person_index:
                 continue
             parse = value_parser(field.type, field.values)
+            limit = MAX_CATEGORY_CHARS if field.type == FieldType.CATEGORY else MAX_TEXT_CHARS
+            self.shortest_limit = min(self.shortest_limit, limit)
+            self.limits.append((index, name, limit))
             if parse is None:
                 self.text_columns.append((index, name))
             elif field.type == FieldType.CATEGORY:
@@ -224,12 +241,19 @@ class _RowParser:
         if len(row) != self.width:
             self._error(None, f"expected {self.width} columns, found {len(row)}")
             return None
-        if not "".join(row).isascii() and has_bad_bytes(row):
-            self._error(None, "the row holds bytes that are not UTF-8")
+        problem = row_problem(row)
+        if problem:
+            self._error(None, problem)
             return None
         external_id = row[self.person_index].strip()
         if not external_id:
             self._error(self.person_column, "the person column is empty")
+            return None
+        if len(external_id) > self.id_limit:
+            self._error(self.person_column, f"longer than {self.id_limit} characters")
+            return None
+        # Only a row longer than the shortest limit can hold an overlong cell.
+        if sum(map(len, row)) > self.shortest_limit and not self._within_limits(row):
             return None
         values = {name: row[index] for index, name in self.text_columns if row[index]}
         ok = True
@@ -249,6 +273,14 @@ class _RowParser:
             if value is not None:
                 values[name] = value
         return (external_id, self._dumps(values)) if ok else None
+
+    def _within_limits(self, row) -> bool:
+        ok = True
+        for index, name, limit in self.limits:
+            if len(row[index]) > limit:
+                self._error(name, f"longer than {limit} characters")
+                ok = False
+        return ok
 
     def _reject(self, name, parse, value) -> bool:
         try:
