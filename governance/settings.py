@@ -164,7 +164,10 @@ LOGOUT_REDIRECT_URL = "account_login"
 # single sign-on (OpenID Connect) and the list of one's sessions. Logins are made by
 # administrators (and by SSO where the DPO allows it), never by self sign-up.
 ACCOUNT_ADAPTER = "governance.adapters.AccountAdapter"
-ACCOUNT_FORMS = {"login": "governance.account_forms.SignInForm"}
+ACCOUNT_FORMS = {
+    "login": "governance.account_forms.SignInForm",
+    "change_password": "governance.account_forms.PasswordChangeForm",
+}
 # One address per login: it is what links a login to a person and to an SSO identity.
 ACCOUNT_MAX_EMAIL_ADDRESSES = 1
 ACCOUNT_CHANGE_EMAIL = False

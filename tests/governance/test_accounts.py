@@ -202,3 +202,25 @@ def test_admin_shows_every_model_with_history_and_object_permissions():
     assert User.objects.get(pk=other.pk).has_perm("governance.steward_dataset", dataset)
     assert not User.objects.get(pk=steward.pk).has_perm("governance.steward_dataset", dataset)
     assert dataset.history.first().history_user == admin
+
+
+def test_the_profile_links_to_a_password_change_that_works():
+    """Found: there was no password-change page."""
+    user = make_user(Role.ANALYST, email="changer@example.org")
+    client = _client(user)
+    profile = client.get("/accounts/profile/").content.decode()
+    assert 'href="/accounts/password/change/"' in profile
+    page = client.get("/accounts/password/change/")
+    assert page.status_code == 200 and "Current password" in page.content.decode()
+    wrong = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": "not it", "password1": "n3w passphrase!", "password2": "n3w passphrase!"},
+    )
+    assert wrong.status_code == 200
+    assert User.objects.get(pk=user.pk).check_password(PASSWORD)
+    response = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": "n3w passphrase!", "password2": "n3w passphrase!"},
+    )
+    assert response.status_code == 302
+    assert User.objects.get(pk=user.pk).check_password("n3w passphrase!")
