@@ -81,9 +81,25 @@ class SessionLimits:
         return None
 
 
-def _allowed_without_mfa(request) -> bool:
-    """allauth's own pages (sign-out, password, two-factor set-up, sessions) and static
-    files: everything a person needs to set up a second factor, nothing of a role."""
+# What a session of a login that already has a second factor, but has not used it in
+# this session, may reach: the pages that ask for that factor, and sign-out. Nothing
+# that manages factors (recovery codes, deactivating, adding a key): allauth guards
+# those with the password alone, which would make the password enough.
+_CONFIRM_PAGES = frozenset(
+    {
+        "mfa_authenticate",
+        "mfa_reauthenticate",
+        "mfa_reauthenticate_webauthn",
+        "account_logout",
+    }
+)
+
+
+def _allowed_without_mfa(request, *, has_factor: bool) -> bool:
+    """Static files, and: for a login with a factor, only the pages that ask for it
+    (``_CONFIRM_PAGES``); for one without, allauth's own pages (sign-out, password,
+    two-factor set-up, sessions): everything a person needs to set up a second factor,
+    nothing of a role."""
     path = request.path_info
     if settings.STATIC_URL and path.startswith("/" + settings.STATIC_URL.lstrip("/")):
         return True
@@ -91,6 +107,8 @@ def _allowed_without_mfa(request) -> bool:
         match = resolve(path)
     except Resolver404:
         return False
+    if has_factor:
+        return match.url_name in _CONFIRM_PAGES
     return match.func.__module__.startswith("allauth.")
 
 
@@ -114,13 +132,14 @@ class MFARequired:
             or not request.user.is_authenticated
             or signin.session_passed_mfa(request)
             or (is_api(request) and _has_bearer_token(request))
-            or _allowed_without_mfa(request)
             or not signin.mfa_required(request.user)
         ):
             return self.get_response(request)
+        factors = signin.second_factors(request.user)
+        if _allowed_without_mfa(request, has_factor=bool(factors)):
+            return self.get_response(request)
         if is_api(request):
             return JsonResponse({"message": API_MESSAGE}, status=403)
-        factors = signin.second_factors(request.user)
         if factors:
             # The login has a factor but this session did not use it (it was added in
             # another browser, or the session predates it): ask for it now.
@@ -183,8 +202,18 @@ def _holds_nul(query) -> bool:
     return any(NUL in key or any(NUL in v for v in values) for key, values in query.lists())
 
 
+def _headers_hold_nul(request: HttpRequest) -> bool:
+    """A NUL in any header or cookie: the sign-in records the User-Agent and the session
+    store looks the cookie up, and PostgreSQL refused both with a 500 (so a failed
+    sign-in went uncounted by the lockout)."""
+    return any(
+        NUL in value for key, value in request.META.items() if key.startswith("HTTP_")
+    ) or any(NUL in key or NUL in value for key, value in request.COOKIES.items())
+
+
 class RejectNulMiddleware:
-    """400 for a NUL in the path, the query string or a form's (non-file) fields.
+    """400 for a NUL in the path, the query string, a header or cookie, or a form's
+    (non-file) fields. Runs before the session and authentication middleware.
 
     File contents are not looked at here: an uploaded CSV is checked row by row by the
     import, which names the row. JSON bodies are checked by ``governance.parsers``.
@@ -194,7 +223,7 @@ class RejectNulMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        if NUL in request.path_info or _holds_nul(request.GET):
+        if NUL in request.path_info or _holds_nul(request.GET) or _headers_hold_nul(request):
             return bad_request(request, NUL_MESSAGE)
         if request.method == "POST" and request.content_type in (
             "application/x-www-form-urlencoded",

@@ -62,13 +62,14 @@ MIDDLEWARE = [
     # Below whitenoise: static files keep their own caching and need no policy.
     "csp.middleware.CSPMiddleware",
     "governance.middleware.NoStoreMiddleware",
+    # Before anything reads a header, the session cookie, the query or the form: a NUL
+    # in any of them is a 400.
+    "governance.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # Before anything reads the query or the form: a NUL in either is a 400.
-    "governance.middleware.RejectNulMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "governance.middleware.SessionLimits",
     "governance.middleware.MFARequired",
@@ -183,7 +184,13 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Custos] "
 # Sessions are recorded at sign-in (for "sign out everywhere"), not touched per request.
 USERSESSIONS_TRACK_ACTIVITY = False
 # Failed sign-ins are limited by django-axes (below), not by allauth's cache counter.
-ACCOUNT_RATE_LIMITS = {"login_failed": False}
+# Wrong second-factor codes are limited per login instead (governance/account_forms.py):
+# 5 in 15 minutes, then every code is refused until the window has passed.
+ACCOUNT_RATE_LIMITS = {"login_failed": False, "mfa_code_failed": "5/900s/key"}
+MFA_FORMS = {
+    "authenticate": "governance.account_forms.MFAAuthenticateForm",
+    "reauthenticate": "governance.account_forms.MFAReauthenticateForm",
+}
 
 # Single sign-on through OpenID Connect, configured from the environment (no database
 # row): CUSTOS_OIDC_SERVER_URL is the issuer (its /.well-known/openid-configuration is

@@ -1,9 +1,14 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import api, views
 from .audit import urls as audit_urls
+
+# The Django admin signs in through allauth's sign-in (its password, lockout and
+# second-factor steps), never through the admin's own password-only form.
+admin.site.login = secure_admin_login(admin.site.login)
 
 auth_patterns = [
     path("profile/", views.profile, name="profile"),

@@ -29,7 +29,7 @@ from governance.models import (
     Role,
 )
 from governance.services import accounts, registry
-from tests.factories import make_dataset, make_user
+from tests.factories import PASSWORD, make_dataset, make_user
 from tests.forms import posted_back
 from tests.governance.test_upload import uploaded_load, wait_until_finished
 
@@ -117,7 +117,7 @@ def test_the_records_api_rejects_bad_bytes_with_400(client, steward, dataset, co
     assert load.status == LoadStatus.FAILED
 
 
-def test_a_nul_in_the_file_name_header_is_dropped(client, steward, dataset):
+def test_a_nul_in_the_file_name_header_is_a_400_and_writes_nothing(client, steward, dataset):
     response = client.post(
         f"/api/v1/datasets/{dataset.slug}/records/",
         data=b"external_id,score,grade,remark,house\nS1,71,A,fine,red\n",
@@ -126,8 +126,8 @@ def test_a_nul_in_the_file_name_header_is_dropped(client, steward, dataset):
         **bearer(steward),
     )
 
-    assert response.status_code == 201
-    assert RecordLoad.objects.get().file_name == "scores.csv"
+    assert response.status_code == 400 and "NUL" in response.json()["message"]
+    assert not RecordLoad.objects.exists() and not Record.objects.exists()
 
 
 @pytest.mark.parametrize("content", [f for f, _ in BAD_FILES], ids=BAD_IDS)
@@ -299,3 +299,23 @@ def test_editing_a_policy_without_touching_it_keeps_its_dates(db, settings):
     policy = Policy.objects.get(pk=policy.pk)
     assert str(policy.approval_date) == "2026-09-01"
     assert policy.review_interval_months == 12
+
+
+@pytest.mark.django_db
+def test_a_nul_in_a_header_or_cookie_is_a_400_before_the_sign_in_or_the_session():
+    """Found by the security review, on PostgreSQL: a NUL in the User-Agent made the
+    sign-in's records fail (500), so wrong passwords went uncounted by the lockout and a
+    500 against a 302 told a right password from a wrong one; a NUL in the session
+    cookie was a 500 on every URL."""
+    from axes.models import AccessAttempt
+
+    user = make_user(email="nul@example.org")
+    client = Client(HTTP_USER_AGENT="probe\x00")
+    for password in ("wrong", PASSWORD):
+        response = client.post("/accounts/login/", {"login": user.email, "password": password})
+        assert response.status_code == 400 and "NUL" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert not AccessAttempt.objects.exists()
+    for path in ("/", "/api/v1/datasets/"):
+        response = Client(HTTP_COOKIE="sessionid=abcdefgh\x00ijkl").get(path)
+        assert response.status_code == 400, path

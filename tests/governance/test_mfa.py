@@ -244,3 +244,69 @@ def test_check_deploy_refuses_the_demo_setting(settings):
     settings.CUSTOS_DEMO_SKIP_MFA = False
     ids = {m.id for m in run_checks(include_deployment_checks=True)}
     assert "custos.E011" not in ids
+
+
+# --- findings of the security review of this change, replayed --------------------------
+
+
+def test_the_admin_sign_in_is_allauths_so_the_password_alone_opens_nothing():
+    """Found: Django's /admin/login/ signed an administrator in with the password alone;
+    from there allauth's password re-check opened the recovery codes, and one of them
+    passed the second factor. The admin's sign-in is now allauth's."""
+    admin = make_user(Role.ADMINISTRATOR, email="root@example.org", is_superuser=True)
+    give_totp(admin)
+    client = Client()
+    response = client.post("/admin/login/", {"username": admin.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+    assert client.get("/admin/").status_code == 302
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_session_without_its_factor_reaches_no_page_that_manages_factors(clock):
+    """However a password-only session of a login with a factor came about, it may only
+    enter that factor (or sign out): not the recovery codes, not a new authenticator,
+    not the password re-check that allauth accepts for those pages."""
+    admin = make_user(Role.ADMINISTRATOR, is_superuser=True)
+    secret = give_totp(admin)
+    client = Client()
+    client.force_login_password_only(admin)
+    for path in (
+        "/accounts/2fa/recovery-codes/",
+        "/accounts/2fa/recovery-codes/generate/",
+        "/accounts/2fa/totp/deactivate/",
+        "/accounts/2fa/webauthn/add/",
+        "/accounts/reauthenticate/",
+        "/accounts/2fa/",
+        "/accounts/sessions/",
+    ):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response["Location"].startswith("/accounts/2fa/reauthenticate/"), path
+    assert client.post("/accounts/reauthenticate/", {"password": PASSWORD}).status_code == 302
+    assert client.get("/accounts/2fa/recovery-codes/").status_code == 302
+    assert client.get("/admin/").status_code == 302
+    # The code itself still lets them in.
+    response = client.post(
+        "/accounts/2fa/reauthenticate/?next=/admin/", {"code": totp_code(secret, at=clock.now)}
+    )
+    assert response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_wrong_codes_are_limited_so_the_code_cannot_be_guessed(clock):
+    """Found: 300 wrong codes in a row were each answered "Incorrect code", and the right
+    one still worked. Now 5 wrong codes refuse every code, the right one too, for 15
+    minutes."""
+    steward = make_user(Role.STEWARD)
+    secret = give_totp(steward)
+    client = Client()
+    response = client.post("/accounts/login/", {"login": steward.email, "password": PASSWORD})
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    for wrong in ("000000", "111111", "222222", "333333", "444444"):
+        response = client.post("/accounts/2fa/authenticate/", {"code": wrong})
+        assert "Incorrect code" in response.content.decode()
+    response = client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret, at=clock.now)})
+    assert response.status_code == 200
+    assert "Too many wrong codes" in response.content.decode()
+    assert client.get("/reviews/stewards/").status_code == 302
