@@ -301,7 +301,10 @@ def test_jobs_survive_twenty_sigkills_of_the_worker(processes, tmp_path):
             time.sleep(rng.uniform(0.0, 0.5))
             running.start_worker()
         else:
-            os.kill(child, signal.SIGKILL)
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # that pool process had just been replaced: aim at the new one
             kills["pool"] += 1
             # The master notices, gives the message back (reject_on_worker_lost) and
             # starts a new pool process.
@@ -355,12 +358,15 @@ def test_jobs_survive_twenty_sigkills_of_the_worker(processes, tmp_path):
     assert downloads.count() - downloads_before == EXTRACTS
     assert set(downloads.values_list("pk", flat=True)) >= {e.access_event_id for e in extracts}
 
-    retaken = sum(
-        model.objects.filter(attempts__gt=1).count()
+    # Each kill that landed inside a job made that job be claimed once more (a job
+    # may be killed several times): count the claims beyond the first.
+    landed = sum(
+        attempts - 1
         for model in (RecordLoad, ExtractFile, SubjectExport, AuditVerification)
+        for attempts in model.objects.filter(attempts__gt=1).values_list("attempts", flat=True)
     )
-    print(f"kills {kills}; jobs claimed again after a death: {retaken}; retried: {len(stopped)}")  # noqa: T201
-    assert retaken >= 5, "the kills should have landed in jobs"
+    print(f"kills {kills}; kills that landed in a job: {landed}; retried: {len(stopped)}")  # noqa: T201
+    assert landed >= KILLS // 2, "most kills should have landed inside a job"
     assert time.monotonic() - started < 180, "the fault test must stay under 3 minutes"
 
 
