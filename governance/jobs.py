@@ -263,13 +263,21 @@ def jobs_sweep() -> dict[str, int]:
         lost = model.objects.filter(status=QUEUED, queued_at__lt=resend_before)
         for pk in list(lost.values_list("pk", flat=True)):
             with transaction.atomic():
-                # queued_at moves on, so one lost message is sent once per period.
-                if model.objects.filter(pk=pk, status=QUEUED, queued_at__lt=resend_before).update(
-                    queued_at=timezone.now()
-                ):
-                    task = kind.task
-                    transaction.on_commit(lambda task=task, pk=pk: task.delay(pk))
-                    done["resent"] += 1
+                job = (
+                    model.objects.select_for_update()
+                    .filter(pk=pk, status=QUEUED, queued_at__lt=resend_before)
+                    .first()
+                )
+                if job is None:  # claimed meanwhile, or another sweep resent it
+                    continue
+                # queued_at moves on, so one lost message is sent once per period; saved
+                # (not a queryset update) so the job's history names who resent it.
+                job.queued_at = timezone.now()
+                with _acting_for(job):
+                    job.save(update_fields=["queued_at"])
+                task = kind.task
+                transaction.on_commit(lambda task=task, pk=pk: task.delay(pk))
+                done["resent"] += 1
     return done
 
 
